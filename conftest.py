@@ -1,0 +1,3 @@
+"""Repository-wide test setup: the shared fixtures live in tests/fixtures.py."""
+
+pytest_plugins = ["tests.fixtures"]

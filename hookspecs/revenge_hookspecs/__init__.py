@@ -1,0 +1,91 @@
+"""The Revenge plugin SDK.
+
+A plugin is a module (or object) with functions marked ``@hookimpl``, published under the
+``revenge.plugins`` entry-point group. See ``docs/plugins/`` for the guide and every hook.
+"""
+
+import pluggy
+
+from . import db, specs
+from .context import (
+    PluginCache,
+    PluginContext,
+    PluginDatabase,
+    PluginEvents,
+    PluginJobs,
+    PluginSearch,
+)
+from .types import (
+    PUBLIC,
+    REGISTRATION_KINDS,
+    ArrConnector,
+    AuthProvider,
+    ContentType,
+    Event,
+    EventHandler,
+    Events,
+    FileInfo,
+    HostInfo,
+    Identity,
+    Job,
+    MetadataMatch,
+    MetadataProvider,
+    MetadataSource,
+    Migrations,
+    Notification,
+    NotificationChannel,
+    Route,
+    Schedule,
+    Scrobbler,
+    SearchDocumentType,
+    SearchField,
+    Storage,
+    StorageBackend,
+)
+
+PROJECT = specs.PROJECT
+ENTRY_POINT_GROUP = "revenge.plugins"
+hookimpl = pluggy.HookimplMarker(PROJECT)
+hookspec = specs.hookspec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT",
+    "PUBLIC",
+    "REGISTRATION_KINDS",
+    "ArrConnector",
+    "AuthProvider",
+    "ContentType",
+    "Event",
+    "EventHandler",
+    "Events",
+    "FileInfo",
+    "HostInfo",
+    "Identity",
+    "Job",
+    "MetadataMatch",
+    "MetadataProvider",
+    "MetadataSource",
+    "Migrations",
+    "Notification",
+    "NotificationChannel",
+    "PluginCache",
+    "PluginContext",
+    "PluginDatabase",
+    "PluginEvents",
+    "PluginJobs",
+    "PluginSearch",
+    "Route",
+    "Schedule",
+    "Scrobbler",
+    "SearchDocumentType",
+    "SearchField",
+    "Storage",
+    "StorageBackend",
+    "db",
+    "hookimpl",
+    "hookspec",
+    "specs",
+]

@@ -1,0 +1,492 @@
+"""Configuration: defaults < YAML file < ``REVENGE_*`` environment variables.
+
+Every key ``a.b.c`` has the variable ``REVENGE_A_B_C``. Plugin sections live under
+``plugins.<name>`` and are validated against each plugin's own schema when it loads
+(``REVENGE_PLUGINS_<NAME>_<KEY>``). Invalid values fail with :class:`ConfigError`, which
+names the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+import cattrs
+import yaml
+
+ENV_PREFIX = "REVENGE_"
+SECRET = {"secret": True}
+MASK = "********"
+
+# Variables that name a key differently from the generated REVENGE_<PATH> form, kept for
+# compatibility with the deployment examples in the seed inventory.
+ENV_ALIASES = {
+    "REVENGE_JWT_SECRET": "auth.jwt_secret",
+}
+# Variables read by the CLI or the process rather than mapped onto a key.
+ENV_NOT_KEYS = {"REVENGE_CONFIG"}
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; ``key`` is the dotted key at fault."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "revenge"
+
+
+@attrs.define
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    public_url: str = ""
+    shutdown_timeout: float = 10.0
+
+
+@attrs.define
+class PoolConfig:
+    max_conns: int = 4
+    min_conns: int = 0
+    max_conn_lifetime: float = 3600.0
+    max_conn_idle_time: float = 1800.0
+    health_check_period: float = 60.0
+    timeout: float = 10.0
+
+
+@attrs.define
+class DatabaseConfig:
+    driver: str = "sqlite"
+    url: str = attrs.field(default="", metadata=SECRET)
+    sqlite_path: str = ""
+    pool: PoolConfig = attrs.Factory(PoolConfig)
+
+
+@attrs.define
+class CacheConfig:
+    url: str = attrs.field(default="", metadata=SECRET)
+    l1_ttl: float = 300.0
+    l1_max_items: int = 10_000
+    l2_ttl: float = 3600.0
+
+
+@attrs.define
+class SearchConfig:
+    url: str = ""
+    api_key: str = attrs.field(default="", metadata=SECRET)
+    timeout: float = 2.0
+
+
+@attrs.define
+class JobsConfig:
+    workers: int = 2
+    embedded_consumer: bool = True
+    shutdown_timeout: float = 10.0
+
+
+@attrs.define
+class PrivacyConfig:
+    require_pin: bool = True
+    audit_all_access: bool = True
+
+
+@attrs.define
+class LegacyConfig:
+    enabled: bool = False
+    encryption_key: str = attrs.field(default="", metadata=SECRET)
+    privacy: PrivacyConfig = attrs.Factory(PrivacyConfig)
+
+
+@attrs.define
+class AuthConfig:
+    jwt_secret: str = attrs.field(default="", metadata=SECRET)
+
+
+@attrs.define
+class EncryptionConfig:
+    key: str = attrs.field(default="", metadata=SECRET)
+
+
+@attrs.define
+class LoggingConfig:
+    level: str = "INFO"
+    format: str = "text"
+    access_log: bool = True
+    file: str = ""
+
+
+@attrs.define
+class Config:
+    data_dir: Path = attrs.Factory(_default_data_dir)
+    server: ServerConfig = attrs.Factory(ServerConfig)
+    database: DatabaseConfig = attrs.Factory(DatabaseConfig)
+    cache: CacheConfig = attrs.Factory(CacheConfig)
+    search: SearchConfig = attrs.Factory(SearchConfig)
+    jobs: JobsConfig = attrs.Factory(JobsConfig)
+    legacy: LegacyConfig = attrs.Factory(LegacyConfig)
+    auth: AuthConfig = attrs.Factory(AuthConfig)
+    encryption: EncryptionConfig = attrs.Factory(EncryptionConfig)
+    logging: LoggingConfig = attrs.Factory(LoggingConfig)
+    load_plugins: list[str] = attrs.Factory(list)
+    disabled_plugins: list[str] = attrs.Factory(list)
+    plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    # Where the values came from, for `revenge config show`; not a key.
+    source_file: Path | None = attrs.field(default=None, metadata={"internal": True})
+
+    @property
+    def sqlite_file(self) -> Path:
+        return Path(self.database.sqlite_path) if self.database.sqlite_path else self.data_dir / "revenge.db"
+
+
+# --- structuring ------------------------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _to_bool(value: Any, _type: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_int(value: Any, _type: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _to_float(value: Any, _type: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _to_str(value: Any, _type: Any) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected text, got {value!r}")
+
+
+def _to_str_list(value: Any, _type: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return [_to_str(v, str) for v in value]
+    raise ValueError(f"expected a list or comma-separated text, got {value!r}")
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that accepts YAML values and environment strings alike."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(bool, _to_bool)
+    converter.register_structure_hook(int, _to_int)
+    converter.register_structure_hook(float, _to_float)
+    converter.register_structure_hook(str, _to_str)
+    converter.register_structure_hook_func(lambda t: t == list[str], _to_str_list)
+    converter.register_structure_hook(Path, lambda v, _t: Path(os.path.expanduser(_to_str(v, str))))
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+def _first_error(exc: BaseException, prefix: str) -> ConfigError:
+    """Turn a cattrs validation error into one ConfigError naming the deepest key."""
+    messages = cattrs.transform_error(exc, path="$")
+    message = messages[0] if messages else str(exc)
+    reason, _, where = message.rpartition(" @ ")
+    if not reason:
+        reason, where = message, "$"
+    key = where.removeprefix("$").lstrip(".")
+    key = re.sub(r"\[['\"]?([^\]'\"]+)['\"]?\]", r".\1", key).strip(".")
+    if reason.startswith("extra fields found"):
+        extra = reason.split("(", 1)[-1].rstrip(")")
+        return ConfigError(".".join(p for p in (prefix, key, extra) if p), "unknown key")
+    cause = _deepest_cause(exc)
+    if cause is not None and str(cause):
+        reason = str(cause)
+    return ConfigError(".".join(p for p in (prefix, key) if p) or prefix, reason)
+
+
+def _deepest_cause(exc: BaseException) -> BaseException | None:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _deepest_cause(inner)
+            if found is not None:
+                return found
+        return None
+    return exc
+
+
+def structure(data: Mapping[str, Any], cls: type, *, prefix: str = "") -> Any:
+    """Build ``cls`` from ``data`` or raise :class:`ConfigError` naming the bad key."""
+    try:
+        return CONVERTER.structure(dict(data), cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise _first_error(exc, prefix) from None
+
+
+# --- the key space ------------------------------------------------------------------------------
+
+
+def leaf_keys(cls: type, prefix: str = "") -> dict[str, attrs.Attribute]:
+    """Every leaf key of an attrs config class, dotted, with its attribute."""
+    keys: dict[str, attrs.Attribute] = {}
+    hints = typing.get_type_hints(cls)
+    for field in attrs.fields(cls):
+        if field.metadata.get("internal"):
+            continue
+        key = f"{prefix}{field.name}"
+        field_type = hints.get(field.name, field.type)
+        if attrs.has(field_type):
+            keys.update(leaf_keys(field_type, key + "."))
+        else:
+            keys[key] = field
+    return keys
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", "_").replace("-", "_").upper()
+
+
+def plugin_env_prefix(plugin: str) -> str:
+    return env_name(f"plugins.{plugin}") + "_"
+
+
+def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    by_env = {env_name(key): key for key in leaf_keys(Config) if key != "plugins"}
+    for name, key in ENV_ALIASES.items():
+        if name in environ:
+            _set_path(tree, key, environ[name])
+    for name, key in by_env.items():
+        if name in environ:
+            _set_path(tree, key, environ[name])
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_file(environ: Mapping[str, str]) -> Path | None:
+    if environ.get("REVENGE_CONFIG"):
+        return Path(environ["REVENGE_CONFIG"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for candidate in (Path(base) / "revenge" / "config.yaml", Path("/etc/revenge/config.yaml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("config file", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError("config file", f"{path} is not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config file", f"{path} must hold a mapping of keys")
+    return data
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read the effective configuration and check it."""
+    environ = os.environ if environ is None else environ
+    path = path if path is not None else default_config_file(environ)
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    data = _merge(data, _env_overrides(environ))
+    if overrides:
+        data = _merge(data, overrides)
+    config = structure(data, Config)
+    config.source_file = path
+    check(config)
+    return config
+
+
+def check(config: Config) -> None:
+    """Rules that types alone do not express."""
+    if not 1 <= config.server.port <= 65535:
+        raise ConfigError("server.port", f"must be between 1 and 65535, got {config.server.port}")
+    if config.database.driver not in ("sqlite", "postgres"):
+        raise ConfigError("database.driver", f"must be 'sqlite' or 'postgres', got {config.database.driver!r}")
+    if config.database.driver == "postgres":
+        if not config.database.url:
+            raise ConfigError("database.url", "is required when database.driver is postgres")
+        if urlsplit(config.database.url).scheme not in ("postgres", "postgresql"):
+            raise ConfigError("database.url", "must be a postgres:// or postgresql:// URL")
+    pool = config.database.pool
+    if pool.max_conns < 1:
+        raise ConfigError("database.pool.max_conns", "must be at least 1")
+    if not 0 <= pool.min_conns <= pool.max_conns:
+        raise ConfigError("database.pool.min_conns", "must be between 0 and database.pool.max_conns")
+    if config.cache.url and urlsplit(config.cache.url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("cache.url", "must be a redis://, rediss:// or unix:// URL")
+    if config.search.url:
+        if urlsplit(config.search.url).scheme not in ("http", "https"):
+            raise ConfigError("search.url", "must be an http:// or https:// URL")
+        if not config.search.api_key:
+            raise ConfigError("search.api_key", "is required when search.url is set")
+    if config.auth.jwt_secret and len(config.auth.jwt_secret) < 32:
+        raise ConfigError("auth.jwt_secret", "must be at least 32 characters")
+    if config.encryption.key and len(config.encryption.key) < 32:
+        raise ConfigError("encryption.key", "must be at least 32 characters")
+    if config.legacy.encryption_key and len(config.legacy.encryption_key) < 32:
+        raise ConfigError("legacy.encryption_key", "must be at least 32 characters")
+    if config.logging.level.upper() not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError("logging.level", f"unknown level {config.logging.level!r}")
+    if config.logging.format not in ("text", "json"):
+        raise ConfigError("logging.format", "must be 'text' or 'json'")
+    if config.jobs.workers < 1:
+        raise ConfigError("jobs.workers", "must be at least 1")
+    for name in config.plugins:
+        if not isinstance(config.plugins[name], Mapping):
+            raise ConfigError(f"plugins.{name}", "must be a mapping of keys")
+
+
+# --- plugin sections ------------------------------------------------------------------------------
+
+
+def plugin_section(config: Config, plugin: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The raw values for ``plugins.<plugin>``: file section with env variables on top."""
+    environ = os.environ if environ is None else environ
+    section = dict(config.plugins.get(plugin) or {})
+    prefix = plugin_env_prefix(plugin)
+    for name, value in environ.items():
+        if name.startswith(prefix):
+            section[name[len(prefix):].lower()] = value
+    return section
+
+
+def load_plugin_config(config: Config, plugin: str, schema: type | None,
+                       environ: Mapping[str, str] | None = None) -> Any:
+    """Validate a plugin's section against its schema; ConfigError names the key."""
+    section = plugin_section(config, plugin, environ)
+    prefix = f"plugins.{plugin}"
+    if schema is None:
+        if section:
+            raise ConfigError(f"{prefix}.{next(iter(section))}", "unknown key: the plugin takes no configuration")
+        return None
+    if not attrs.has(schema):
+        raise ConfigError(prefix, "the plugin's config schema is not an attrs class")
+    # Environment keys are flat; map REVENGE_PLUGINS_X_A_B onto nested attrs fields.
+    nested: dict[str, Any] = {}
+    leaves = leaf_keys(schema)
+    for raw_key, value in section.items():
+        if raw_key in leaves or isinstance(value, Mapping):
+            nested = _merge(nested, {raw_key: value}) if isinstance(value, Mapping) else {**nested, raw_key: value}
+            continue
+        dotted = next((k for k in leaves if k.replace(".", "_") == raw_key), raw_key)
+        _set_path(nested, dotted, value)
+    instance = structure(nested, schema, prefix=prefix)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}.{exc.key}", exc.reason) from None
+        except ValueError as exc:
+            raise ConfigError(prefix, str(exc)) from None
+    return instance
+
+
+# --- display -----------------------------------------------------------------------------------
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _mask(key: str, field: attrs.Attribute, value: Any) -> Any:
+    if not field.metadata.get("secret") or value in ("", None):
+        return value
+    if key.endswith("url"):
+        return mask_url(value)
+    return MASK
+
+
+def effective(config: Config) -> dict[str, Any]:
+    """The configuration as a plain tree with secrets masked."""
+    tree: dict[str, Any] = {}
+    for key, field in leaf_keys(Config).items():
+        value = attrs.asdict(config, recurse=True, value_serializer=_serialize)
+        for part in key.split("."):
+            value = value[part]
+        _set_path(tree, key, _mask(key, field, value))
+    tree["plugins"] = {
+        name: {k: (MASK if _looks_secret(k) else v) for k, v in (section or {}).items()}
+        for name, section in config.plugins.items()
+    }
+    return tree
+
+
+def _looks_secret(key: str) -> bool:
+    return bool(re.search(r"(secret|password|api_key|token|key)$", key))
+
+
+def _serialize(_inst: Any, _field: Any, value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def reference() -> list[tuple[str, str, str, Any, bool]]:
+    """(key, variable, type, default, secret) for every core key, for the docs."""
+    defaults = Config()
+    rows = []
+    for key, field in leaf_keys(Config).items():
+        value: Any = defaults
+        for part in key.split("."):
+            value = getattr(value, part)
+        type_name = getattr(field.type, "__name__", str(field.type))
+        rows.append((key, env_name(key), type_name, value, bool(field.metadata.get("secret"))))
+    return rows
