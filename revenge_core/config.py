@@ -367,6 +367,11 @@ def check(config: Config) -> None:
         raise ConfigError("database.pool.max_conns", "must be at least 1")
     if not 0 <= pool.min_conns <= pool.max_conns:
         raise ConfigError("database.pool.min_conns", "must be between 0 and database.pool.max_conns")
+    for key in ("l1_ttl", "l2_ttl"):
+        if getattr(config.cache, key) <= 0:
+            raise ConfigError(f"cache.{key}", "must be greater than 0 seconds")
+    if config.cache.l1_max_items < 1:
+        raise ConfigError("cache.l1_max_items", "must be at least 1")
     if config.cache.url and urlsplit(config.cache.url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("cache.url", "must be a redis://, rediss:// or unix:// URL")
     if config.search.url:
