@@ -3,6 +3,7 @@
 import datetime
 
 import peewee
+
 from revenge_hookspecs.db import Model, bind_models
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from loguru import logger
+
 from revenge_hookspecs.types import Event, EventHandler
 
 from .plugins.registry import Registry

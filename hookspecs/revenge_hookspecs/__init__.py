@@ -6,7 +6,7 @@ A plugin is a module (or object) with functions marked ``@hookimpl``, published 
 
 import pluggy
 
-from . import db, specs
+from . import db, errors, specs
 from .context import (
     PluginCache,
     PluginContext,
@@ -85,6 +85,7 @@ __all__ = [
     "Storage",
     "StorageBackend",
     "db",
+    "errors",
     "hookimpl",
     "hookspec",
     "specs",

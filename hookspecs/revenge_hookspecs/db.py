@@ -15,7 +15,11 @@ Declare the schema on the model and let :func:`bind_models` do the rest::
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import peewee
 
@@ -65,6 +69,19 @@ def logical_schema(model: type[peewee.Model]) -> str:
     original = getattr(model._meta, _ORIGINAL, None)
     schema = original[0] if original else model._meta.schema
     return schema or "public"
+
+
+def sqlite_binding(_cursor: Any, _index: int, value: Any) -> Any:
+    """Bind values apsw does not know, the way peewee writes them for SQLite.
+
+    Install as ``apsw.Connection.convert_binding``; the string forms are the ones peewee's
+    fields parse back (``2026-11-23 22:45:50.123456`` for a datetime).
+    """
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return str(value)
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in SQLite")
 
 
 class Model(peewee.Model):

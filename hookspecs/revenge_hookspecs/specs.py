@@ -66,8 +66,11 @@ def revenge_config_schema() -> type | None:
 
 
 @hookspec
-def revenge_migrations(context: PluginContext) -> Migrations | None:
+def revenge_migrations() -> Migrations | None:
     """Ship database migrations, applied when the plugin is first enabled.
+
+    Takes no context: ``revenge migrate --plugin NAME`` asks for it without starting the
+    plugin.
 
     :return: where the numbered migration scripts live.
 

@@ -24,7 +24,8 @@ import peewee
 from loguru import logger
 from playhouse.apsw_ext import APSWDatabase
 from playhouse.pool import PooledPostgresqlDatabase
-from revenge_hookspecs.db import bind_models, is_sqlite
+
+from revenge_hookspecs.db import bind_models, is_sqlite, sqlite_binding
 
 from ..config import Config, mask_url
 
@@ -60,6 +61,14 @@ def postgres_params(url: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+class SqliteDatabase(APSWDatabase):
+    """apsw with the value conversions peewee's stock fields rely on."""
+
+    def _add_conn_hooks(self, conn: Any) -> None:
+        super()._add_conn_hooks(conn)
+        conn.convert_binding = sqlite_binding
+
+
 def open_peewee_database(config: Config) -> peewee.Database:
     db_config = config.database
     if db_config.driver == "postgres":
@@ -71,12 +80,11 @@ def open_peewee_database(config: Config) -> peewee.Database:
             max_connections=db_config.pool.max_conns,
             stale_timeout=db_config.pool.max_conn_lifetime,
             timeout=db_config.pool.timeout,
-            autorollback=True,
             **params,
         )
     path = config.sqlite_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    return APSWDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=30)
+    return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=30)
 
 
 def _is_connection_lost(exc: BaseException, database: peewee.Database) -> bool:

@@ -17,9 +17,9 @@ from pathlib import Path
 import attrs
 import peewee
 from playhouse.migrations import Migration, MigrationError, Runner
-from revenge_hookspecs.db import physical_table
 
 import revenge_core.migrations
+from revenge_hookspecs.db import physical_table
 
 CORE = "core"
 CORE_MIGRATIONS = Path(revenge_core.migrations.__file__).parent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import peewee
+
 from revenge_hookspecs.db import Model
 
 

@@ -1,0 +1,165 @@
+"""The aiohttp application factory and the server's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from loguru import logger
+
+from revenge_hookspecs.types import PUBLIC
+
+from .. import __version__
+from ..config import Config
+from ..db.migrate import core_set, upgrade
+from ..plugins.host import API_PREFIX, PluginHost
+from ..services import Services
+from . import health
+from .errors import error_middleware
+from .keys import CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
+from .metrics import Metrics, metrics_handler, metrics_middleware
+from .openapi import docs_handler, openapi_handler
+from .routing import PluginRouter, RouteTable, gate_middleware
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CLIENT_MAX_SIZE = 16 * 1024 * 1024
+
+
+@web.middleware
+async def request_context_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Give every request an id (kept from X-Request-ID when well-formed) and log it."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        if request.app[CONFIG].logging.access_log:
+            logger.bind(access=True, request_id=request_id).info(
+                '{} "{} {}" {} {:.1f}ms',
+                request.remote, request.method, request.rel_url.path, status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+async def system_info(request: web.Request) -> web.Response:
+    """Server name and version, for clients deciding what they can use."""
+    return web.json_response({"name": "Revenge", "version": __version__, "api": API_PREFIX})
+
+
+async def plugin_catch_all(request: web.Request) -> web.StreamResponse:
+    router: PluginRouter | None = request.app[STATE].get("plugin_router")
+    if router is None:
+        raise web.HTTPServiceUnavailable(text="The server is still starting.")
+    return await router.dispatch(request)
+
+
+def _core_routes(app: web.Application, table: RouteTable) -> None:
+    add = table.add
+    add(app, "GET", "/health/live", health.live, permission=PUBLIC, summary="Liveness probe", tags=("health",))
+    add(app, "GET", "/health/ready", health.ready, permission=PUBLIC,
+        summary="Readiness probe: database, cache, search and jobs", tags=("health",))
+    add(app, "GET", "/health/startup", health.startup, permission=PUBLIC, summary="Startup probe",
+        tags=("health",))
+    add(app, "GET", "/metrics", metrics_handler, permission=PUBLIC, summary="Prometheus metrics",
+        tags=("health",))
+    add(app, "GET", "/api/openapi.json", openapi_handler, permission=PUBLIC,
+        summary="OpenAPI 3.1 document", tags=("docs",))
+    add(app, "GET", "/api/docs", docs_handler, permission=PUBLIC, summary="API documentation page",
+        tags=("docs",))
+    add(app, "GET", f"{API_PREFIX}/system/info", system_info, permission=PUBLIC,
+        summary="Server name and version", tags=("system",))
+
+
+def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
+               environ: Mapping[str, str] | None = None,
+               sync_interval: float | None = None) -> web.Application:
+    """Build the application.
+
+    :param plugins: name -> plugin object to use instead of entry-point discovery (tests
+        build an app with exactly the plugins they need).
+    :param sync_interval: seconds between reads of the shared plugin state.
+    """
+    app = web.Application(
+        middlewares=[request_context_middleware, metrics_middleware, error_middleware, gate_middleware],
+        client_max_size=CLIENT_MAX_SIZE,
+    )
+    app[CONFIG] = config
+    app[HOST] = PluginHost(config, plugins=plugins, environ=environ)
+    app[METRICS] = Metrics()
+    app[STATE] = {"started": False, "sync_interval": sync_interval}
+    table = RouteTable()
+    app[ROUTES] = table
+    _core_routes(app, table)
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        app.router.add_route(method, API_PREFIX + "/{tail:.*}", plugin_catch_all)
+    app.cleanup_ctx.append(lifespan)
+    return app
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    """Open services, migrate, start plugins and jobs; undo it all on the way out."""
+    config = app[CONFIG]
+    host = app[HOST]
+    state = app[STATE]
+    started = time.perf_counter()
+    services = Services.build(config, context_for=host.context_for, is_enabled=host.is_enabled,
+                              on_plugin_error=host.record_runtime_error)
+    app[SERVICES] = services
+    host.bind(services)
+    try:
+        applied = await services.db.run(upgrade, services.db.database, core_set())
+        if applied:
+            logger.info("core migrations applied: {}", ", ".join(applied))
+        await services.start()
+        host.discover()
+        await host.start()
+        state["plugin_router"] = PluginRouter(services.registry, host)
+        services.jobs.loop = asyncio.get_running_loop()
+        if config.jobs.embedded_consumer:
+            services.jobs.start_consumer(config.jobs.workers)
+        host.start_sync(state.get("sync_interval") or 1.0)
+    except BaseException:
+        await _close_services(services)
+        raise
+    state["started"] = True
+    state["started_at"] = datetime.datetime.now(datetime.UTC).isoformat()
+    logger.info("Revenge {} ready in {:.2f}s on {} ({} cache, {} search, {} jobs)", __version__,
+                time.perf_counter() - started, services.db.description, services.cache.backend,
+                services.search.backend, services.jobs.backend)
+    yield
+    state["started"] = False
+    # Jobs finish (or are queued again) while their plugins are still there to run them.
+    if config.jobs.embedded_consumer:
+        cancelled = await asyncio.to_thread(services.jobs.stop_consumer, True, config.jobs.shutdown_timeout)
+        if cancelled:
+            logger.warning("jobs cancelled at shutdown and queued again: {}", ", ".join(cancelled))
+    await host.stop()
+    await _close_services(services)
+
+
+async def _close_services(services: Services) -> None:
+    try:
+        await services.close()
+    except Exception as exc:
+        logger.opt(exception=exc).error("error while closing services")
+
+
+__all__ = ["ROUTE_LABEL", "create_app", "lifespan"]
