@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
-import cattrs
 import yaml
+
+from revenge_hookspecs.config import ConfigError, structure, structure_plugin_config
 
 ENV_PREFIX = "REVENGE_"
 SECRET = {"secret": True}
@@ -31,15 +32,6 @@ ENV_ALIASES = {
 }
 # Variables read by the CLI or the process rather than mapped onto a key.
 ENV_NOT_KEYS = {"REVENGE_CONFIG"}
-
-
-class ConfigError(ValueError):
-    """Invalid configuration; ``key`` is the dotted key at fault."""
-
-    def __init__(self, key: str, reason: str):
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
 
 
 def _default_data_dir() -> Path:
@@ -147,106 +139,6 @@ class Config:
     @property
     def sqlite_file(self) -> Path:
         return Path(self.database.sqlite_path) if self.database.sqlite_path else self.data_dir / "revenge.db"
-
-
-# --- structuring ------------------------------------------------------------------------------
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _to_bool(value: Any, _type: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _to_int(value: Any, _type: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
-def _to_float(value: Any, _type: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
-
-
-def _to_str(value: Any, _type: Any) -> str:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"expected text, got {value!r}")
-
-
-def _to_str_list(value: Any, _type: Any) -> list[str]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, (list, tuple)):
-        return [_to_str(v, str) for v in value]
-    raise ValueError(f"expected a list or comma-separated text, got {value!r}")
-
-
-def make_converter() -> cattrs.Converter:
-    """A converter that accepts YAML values and environment strings alike."""
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_structure_hook(bool, _to_bool)
-    converter.register_structure_hook(int, _to_int)
-    converter.register_structure_hook(float, _to_float)
-    converter.register_structure_hook(str, _to_str)
-    converter.register_structure_hook_func(lambda t: t == list[str], _to_str_list)
-    converter.register_structure_hook(Path, lambda v, _t: Path(os.path.expanduser(_to_str(v, str))))
-    return converter
-
-
-CONVERTER = make_converter()
-
-
-def _first_error(exc: BaseException, prefix: str) -> ConfigError:
-    """Turn a cattrs validation error into one ConfigError naming the deepest key."""
-    messages = cattrs.transform_error(exc, path="$")
-    message = messages[0] if messages else str(exc)
-    reason, _, where = message.rpartition(" @ ")
-    if not reason:
-        reason, where = message, "$"
-    key = where.removeprefix("$").lstrip(".")
-    key = re.sub(r"\[['\"]?([^\]'\"]+)['\"]?\]", r".\1", key).strip(".")
-    if reason.startswith("extra fields found"):
-        extra = reason.split("(", 1)[-1].rstrip(")")
-        return ConfigError(".".join(p for p in (prefix, key, extra) if p), "unknown key")
-    cause = _deepest_cause(exc)
-    if cause is not None and str(cause):
-        reason = str(cause)
-    return ConfigError(".".join(p for p in (prefix, key) if p) or prefix, reason)
-
-
-def _deepest_cause(exc: BaseException) -> BaseException | None:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _deepest_cause(inner)
-            if found is not None:
-                return found
-        return None
-    return exc
-
-
-def structure(data: Mapping[str, Any], cls: type, *, prefix: str = "") -> Any:
-    """Build ``cls`` from ``data`` or raise :class:`ConfigError` naming the bad key."""
-    try:
-        return CONVERTER.structure(dict(data), cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise _first_error(exc, prefix) from None
 
 
 # --- the key space ------------------------------------------------------------------------------
@@ -414,32 +306,18 @@ def load_plugin_config(config: Config, plugin: str, schema: type | None,
                        environ: Mapping[str, str] | None = None) -> Any:
     """Validate a plugin's section against its schema; ConfigError names the key."""
     section = plugin_section(config, plugin, environ)
-    prefix = f"plugins.{plugin}"
-    if schema is None:
-        if section:
-            raise ConfigError(f"{prefix}.{next(iter(section))}", "unknown key: the plugin takes no configuration")
-        return None
-    if not attrs.has(schema):
-        raise ConfigError(prefix, "the plugin's config schema is not an attrs class")
+    if schema is None or not attrs.has(schema):
+        return structure_plugin_config(plugin, schema, section)
     # Environment keys are flat; map REVENGE_PLUGINS_X_A_B onto nested attrs fields.
-    nested: dict[str, Any] = {}
     leaves = leaf_keys(schema)
+    nested: dict[str, Any] = {}
     for raw_key, value in section.items():
         if raw_key in leaves or isinstance(value, Mapping):
-            nested = _merge(nested, {raw_key: value}) if isinstance(value, Mapping) else {**nested, raw_key: value}
+            nested = _merge(nested, {raw_key: value})
             continue
         dotted = next((k for k in leaves if k.replace(".", "_") == raw_key), raw_key)
         _set_path(nested, dotted, value)
-    instance = structure(nested, schema, prefix=prefix)
-    validate = getattr(instance, "validate", None)
-    if callable(validate):
-        try:
-            validate()
-        except ConfigError as exc:
-            raise ConfigError(f"{prefix}.{exc.key}", exc.reason) from None
-        except ValueError as exc:
-            raise ConfigError(prefix, str(exc)) from None
-    return instance
+    return structure_plugin_config(plugin, schema, nested)
 
 
 # --- display -----------------------------------------------------------------------------------

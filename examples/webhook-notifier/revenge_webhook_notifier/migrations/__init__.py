@@ -1,0 +1,1 @@
+"""Numbered migrations of revenge-webhook-notifier, applied by the Revenge server."""
