@@ -46,7 +46,11 @@ def physical_table(database: peewee.Database, schema: str | None, table: str) ->
 def qualified_name(database: peewee.Database, schema: str | None, table: str) -> str:
     """A quoted, qualified table name for raw SQL on ``database``."""
     phys_schema, phys_table = physical_table(database, schema, table)
-    quote = database.quote
+
+    def quote(name: str) -> str:
+        # SQLite and PostgreSQL both quote identifiers with double quotes.
+        return '"' + name.replace('"', '""') + '"'
+
     return f"{quote(phys_schema)}.{quote(phys_table)}" if phys_schema else quote(phys_table)
 
 

@@ -1,0 +1,332 @@
+"""The search index in the server's own database: SQLite FTS5 or PostgreSQL pg_trgm.
+
+It is always kept up to date, whichever backend is primary, so that it can answer when
+Typesense cannot. Every method that touches the database runs on a database thread
+through :meth:`Database.run`. SQL is written with ``?`` placeholders; user input only
+ever travels as parameters, and field names have been checked against the registered
+document types before they reach this module (see :mod:`.documents`).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from revenge_hookspecs.db import qualified_name
+
+from ..db.database import Database
+from .documents import (
+    FACET_LIMIT,
+    Condition,
+    Facet,
+    PreparedDocument,
+    SearchRequest,
+    facet_key,
+    make_hit,
+    result,
+    sorted_facet,
+)
+from .text import fts_match_expression, score
+
+TABLE = "search_documents"
+FTS_TABLE = "search_documents_fts"
+WRITE_CHUNK = 100
+DELETE_CHUNK = 500
+CANDIDATE_LIMIT = 500
+"""How many FTS5 candidates (best bm25 first) the SQLite index scores per query."""
+SQLITE_MIN_SCORE = 0.55
+POSTGRES_MIN_SCORE = 0.4
+POSTGRES_WORD_SIMILARITY = "0.5"
+"""pg_trgm's gate for ``<%``: lower than its 0.6 default so "matrx" still finds "matrix"."""
+
+
+def table_name(database: Any, table: str) -> str:
+    """The quoted physical name of a ``shared`` table (``"shared"."x"`` or ``"shared_x"``)."""
+    return qualified_name(database, "shared", table)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class DatabaseIndex:
+    """What both database backends share; the subclasses hold the SQL that differs."""
+
+    name = ""
+    json_param = "?"
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.database = db.database
+        self.table = table_name(self.database, TABLE)
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self.database.execute_sql(self._sql(sql), tuple(params))
+
+    @staticmethod
+    def _load_fields(value: Any) -> dict[str, Any]:
+        return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def upsert(self, doc_type: str, documents: Sequence[PreparedDocument]) -> None:
+        """Insert or replace documents of one type."""
+        if documents:
+            await self.db.run(self._upsert, doc_type, documents)
+
+    def _upsert(self, doc_type: str, documents: Sequence[PreparedDocument]) -> None:
+        row = f"(?, ?, ?, ?, ?, {self.json_param}, CURRENT_TIMESTAMP)"
+        with self.database.atomic():
+            for chunk in _chunks(documents, WRITE_CHUNK):
+                params: list[Any] = []
+                for doc in chunk:
+                    params += [doc_type, doc.doc_id, doc.title, doc.title_norm, doc.body,
+                               json.dumps(doc.fields, ensure_ascii=False, separators=(",", ":"))]
+                self._execute(
+                    f"INSERT INTO {self.table} (doc_type, doc_id, title, title_norm, body, fields, updated_at) "
+                    f"VALUES {', '.join([row] * len(chunk))} "
+                    "ON CONFLICT (doc_type, doc_id) DO UPDATE SET title = excluded.title, "
+                    "title_norm = excluded.title_norm, body = excluded.body, fields = excluded.fields, "
+                    "updated_at = excluded.updated_at",
+                    params,
+                )
+
+    async def delete(self, doc_type: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self.db.run(self._delete, doc_type, ids)
+
+    def _delete(self, doc_type: str, ids: Sequence[str]) -> None:
+        with self.database.atomic():
+            for chunk in _chunks(ids, DELETE_CHUNK):
+                self._execute(f"DELETE FROM {self.table} WHERE doc_type = ? AND doc_id IN ({_marks(len(chunk))})",
+                              [doc_type, *chunk])
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def count(self, doc_type: str) -> int:
+        def run() -> int:
+            return self._execute(f"SELECT count(*) FROM {self.table} WHERE doc_type = ?", [doc_type]).fetchone()[0]
+
+        return await self.db.run(run)
+
+    async def ids(self, doc_type: str) -> set[str]:
+        def run() -> set[str]:
+            cursor = self._execute(f"SELECT doc_id FROM {self.table} WHERE doc_type = ?", [doc_type])
+            return {row[0] for row in cursor.fetchall()}
+
+        return await self.db.run(run)
+
+    async def batches(self, doc_type: str, size: int = 500) -> AsyncIterator[list[PreparedDocument]]:
+        """Every document of one type, ``size`` at a time, in storage order."""
+
+        def run(after: int) -> list[tuple[Any, ...]]:
+            return self._execute(
+                f"SELECT id, doc_id, title, title_norm, body, fields FROM {self.table} "
+                "WHERE doc_type = ? AND id > ? ORDER BY id LIMIT ?",
+                [doc_type, after, size],
+            ).fetchall()
+
+        after = 0
+        while rows := await self.db.run(run, after):
+            yield [PreparedDocument(doc_id=r[1], title=r[2], title_norm=r[3], body=r[4],
+                                    fields=self._load_fields(r[5])) for r in rows]
+            after = rows[-1][0]
+
+    async def ping(self) -> None:
+        await self.db.aping()
+
+    # --- search -----------------------------------------------------------------------------
+
+    async def search(self, request: SearchRequest, *, degraded: bool = False) -> dict[str, Any]:
+        return await self.db.run(self._search, request, degraded)
+
+    def _search(self, request: SearchRequest, degraded: bool) -> dict[str, Any]:
+        # One transaction, so the count, the page and the facets see the same documents.
+        with self.database.atomic():
+            cte, cte_params = self._matched(request)
+            rows = self._execute(
+                f"{cte} SELECT d.doc_type, d.doc_id, d.title, d.fields, m.score "
+                f"FROM matched m JOIN {self.table} d ON d.id = m.id "
+                "ORDER BY m.score DESC, d.title_norm, d.doc_type, d.doc_id LIMIT ? OFFSET ?",
+                [*cte_params, request.per_page, request.offset],
+            ).fetchall()
+            if rows and len(rows) < request.per_page:
+                found = request.offset + len(rows)
+            else:
+                found = self._execute(f"{cte} SELECT count(*) FROM matched", cte_params).fetchone()[0]
+            facets = {facet.field: self._facet(cte, cte_params, facet) for facet in request.facets}
+        hits = [make_hit(r[0], r[1], r[2], round(float(r[4]), 4), self._load_fields(r[3])) for r in rows]
+        return result(request, hits=hits, found=found, facets=facets, backend=self.name, degraded=degraded)
+
+    def _matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        """A ``WITH matched AS (...)`` clause yielding ``(id, score)`` of every match."""
+        if request.browse:
+            where, params = self._where(request)
+            return f"WITH matched AS (SELECT d.id AS id, 0.0 AS score FROM {self.table} d WHERE {where})", params
+        return self._text_matched(request)
+
+    def _text_matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def _where(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        names = request.type_names
+        parts = [f"d.doc_type IN ({_marks(len(names))})"]
+        params: list[Any] = list(names)
+        for condition in request.conditions:
+            sql, condition_params = self._condition(condition)
+            parts.append(sql)
+            params += condition_params
+        return " AND ".join(parts), params
+
+    def _condition(self, condition: Condition) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def _facet(self, cte: str, cte_params: list[Any], facet: Facet) -> dict[str, int]:
+        sql, params = self._facet_sql(facet)
+        rows = self._execute(f"{cte} {sql}", [*cte_params, *params, FACET_LIMIT]).fetchall()
+        return sorted_facet({facet_key(value, facet.type): count for value, count in rows})
+
+    def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+
+def _json_path(field: str) -> str:
+    # Field names match the SDK's name pattern (no quotes); quoting keeps "." literal.
+    return f'$."{field}"'
+
+
+class SqliteIndex(DatabaseIndex):
+    """FTS5 trigram candidates, re-ranked in Python by :func:`.text.score`."""
+
+    name = "sqlite"
+    _connections_with_score: weakref.WeakSet = weakref.WeakSet()
+
+    def __init__(self, db: Database):
+        super().__init__(db)
+        self.fts = table_name(self.database, FTS_TABLE)
+
+    def _condition(self, condition: Condition) -> tuple[str, list[Any]]:
+        path = _json_path(condition.field)
+        if condition.is_range:
+            # Only numbers: SQLite orders text above every number, which would match any range.
+            parts = ["json_type(d.fields, ?) IN ('integer', 'real')"]
+            params: list[Any] = [path]
+            for op, bound in ((">=", condition.minimum), ("<=", condition.maximum)):
+                if bound is not None:
+                    parts.append(f"json_extract(d.fields, ?) {op} ?")
+                    params += [path, bound]
+            return "(" + " AND ".join(parts) + ")", params
+        values = [int(v) if isinstance(v, bool) else v for v in condition.values]
+        if condition.type == "string[]":
+            return (f"EXISTS (SELECT 1 FROM json_each(d.fields, ?) AS j WHERE j.value IN ({_marks(len(values))}))",
+                    [path, *values])
+        return f"json_extract(d.fields, ?) IN ({_marks(len(values))})", [path, *values]
+
+    def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
+        path = _json_path(facet.field)
+        if facet.type == "string[]":
+            return (f"SELECT j.value AS v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id, "
+                    "json_each(d.fields, ?) AS j GROUP BY v ORDER BY c DESC, v LIMIT ?", [path])
+        return (f"SELECT json_extract(d.fields, ?) AS v, count(*) AS c FROM matched m "
+                f"JOIN {self.table} d ON d.id = m.id WHERE json_extract(d.fields, ?) IS NOT NULL "
+                "GROUP BY v ORDER BY c DESC, v LIMIT ?", [path, path])
+
+    def _ensure_score_function(self) -> None:
+        # Each database thread has its own connection; register once on each.
+        connection = self.database.connection()
+        if connection not in self._connections_with_score:
+            connection.create_scalar_function("revenge_search_score", score, 3, deterministic=True)
+            self._connections_with_score.add(connection)
+
+    def _text_matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        self._ensure_score_function()
+        where, params = self._where(request)
+        match = fts_match_expression(request.text)
+        if match:
+            candidates = (f"SELECT d.id FROM {self.fts} JOIN {self.table} d ON d.id = {self.fts}.rowid "
+                          f"WHERE {self.fts} MATCH ? AND {where} ORDER BY {self.fts}.rank LIMIT ?")
+            candidate_params = [match, *params, CANDIDATE_LIMIT]
+        else:
+            # Only words under three letters ("up", "it"): too short for trigrams.
+            candidates = (f"SELECT d.id FROM {self.table} d WHERE d.body LIKE ? AND {where} "
+                          "ORDER BY d.title_norm = ? DESC, length(d.title_norm) LIMIT ?")
+            candidate_params = [f"%{request.text}%", *params, request.text, CANDIDATE_LIMIT]
+        # Scoring runs Python per candidate, so it runs once into a per-connection temp
+        # table instead of once for each of the count, page and facet queries.
+        self._execute("CREATE TEMP TABLE IF NOT EXISTS revenge_search_matched "
+                      "(id INTEGER PRIMARY KEY, score REAL NOT NULL)")
+        self._execute("DELETE FROM temp.revenge_search_matched")
+        self._execute(
+            "INSERT INTO temp.revenge_search_matched (id, score) SELECT id, score FROM ("
+            f"SELECT d.id AS id, revenge_search_score(?, d.title_norm, d.body) AS score "
+            f"FROM {self.table} d WHERE d.id IN ({candidates})) WHERE score >= ?",
+            [request.text, *candidate_params, SQLITE_MIN_SCORE],
+        )
+        return "WITH matched AS (SELECT id, score FROM temp.revenge_search_matched)", []
+
+
+class PostgresIndex(DatabaseIndex):
+    """pg_trgm similarity and a ``simple`` tsvector, scored in SQL."""
+
+    name = "postgres"
+    json_param = "CAST(? AS jsonb)"
+
+    def _sql(self, sql: str) -> str:
+        # psycopg2 uses %s placeholders, so a literal % (as in the <% operator) doubles.
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def _condition(self, condition: Condition) -> tuple[str, list[Any]]:
+        if condition.is_range:
+            number = "CASE WHEN jsonb_typeof(d.fields -> ?) = 'number' THEN (d.fields ->> ?)::numeric END"
+            parts, params = [], []
+            for op, bound in ((">=", condition.minimum), ("<=", condition.maximum)):
+                if bound is not None:
+                    parts.append(f"{number} {op} ?")
+                    params += [condition.field, condition.field, bound]
+            return "(" + " AND ".join(parts) + ")", params
+        # Containment works for scalars and for an element of an array, and uses the GIN index.
+        wrap = (lambda v: [v]) if condition.type == "string[]" else (lambda v: v)
+        params = [json.dumps({condition.field: wrap(v)}) for v in condition.values]
+        return "(" + " OR ".join(["d.fields @> CAST(? AS jsonb)"] * len(params)) + ")", params
+
+    def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
+        if facet.type == "string[]":
+            return (f"SELECT e.v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id "
+                    "CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.fields -> ?) = 'array' "
+                    "THEN d.fields -> ? ELSE '[]'::jsonb END) AS e(v) GROUP BY e.v ORDER BY c DESC, e.v LIMIT ?",
+                    [facet.field, facet.field])
+        return (f"SELECT d.fields ->> ? AS v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id "
+                "WHERE d.fields ->> ? IS NOT NULL GROUP BY v ORDER BY c DESC, v LIMIT ?",
+                [facet.field, facet.field])
+
+    def _text_matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        self._execute("SELECT set_config('pg_trgm.word_similarity_threshold', ?, true)",
+                      [POSTGRES_WORD_SIMILARITY])
+        where, params = self._where(request)
+        text = request.text
+        cte = (
+            "WITH matched AS (SELECT id, score FROM ("
+            "SELECT d.id AS id, GREATEST("
+            "0.7 * word_similarity(?, d.title_norm) + 0.3 * similarity(?, d.title_norm), "
+            "0.8 * word_similarity(?, d.body)) "
+            "+ CASE WHEN d.title_norm = ? THEN 2 ELSE 0 END "
+            "+ 0.1 * ts_rank(d.tsv, plainto_tsquery('simple', ?)) AS score "
+            f"FROM {self.table} d WHERE {where} "
+            "AND (? <% d.body OR d.tsv @@ plainto_tsquery('simple', ?))"
+            ") AS s WHERE score >= ?)"
+        )
+        return cte, [text, text, text, text, text, *params, text, text, POSTGRES_MIN_SCORE]
+
+
+def open_database_index(db: Database) -> DatabaseIndex:
+    return PostgresIndex(db) if db.driver == "postgres" else SqliteIndex(db)
