@@ -110,3 +110,32 @@ async def test_docs_page_renders_the_openapi_document(client) -> None:
 async def test_system_info_is_public(client) -> None:
     body = await (await client.get("/api/v1/system/info")).json()
     assert body["name"] == "Revenge" and body["api"] == "/api/v1"
+
+
+@pytest.mark.parametrize("db_driver", ["postgres"], indirect=True)
+async def test_postgres_pool_warms_prunes_idle_and_drops_dead_connections(config, postgres_server) -> None:
+    from revenge_core.db.database import Database
+
+    config.database.pool.min_conns = 2
+    config.database.pool.max_conn_idle_time = 0.2
+    db = Database(config)
+    try:
+        pool = db.database
+        assert pool.warm() == 2
+        assert db.pool_stats()["idle"] == 2
+        # Extra connections beyond the minimum go once they idle too long.
+        await asyncio.gather(*(db.run(lambda: db.database.execute_sql("SELECT pg_sleep(0.05)")) for _ in range(4)))
+        assert db.pool_stats()["idle"] >= 3
+        await asyncio.sleep(0.3)
+        report = db.maintain()
+        assert report["closed_idle"] >= 1
+        assert db.pool_stats()["idle"] == 2
+        # After a server restart every pooled connection is dead; upkeep replaces them.
+        await asyncio.to_thread(postgres_server.restart)
+        config.database.pool.max_conn_idle_time = 3600
+        pool.max_idle = 3600
+        report = db.maintain()
+        assert report["closed_dead"] == 2 and report["opened"] == 2
+        assert await db.run(lambda: db.database.execute_sql("SELECT 1").fetchone()) == (1,)
+    finally:
+        db.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import heapq
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import peewee
 from loguru import logger
 from playhouse.apsw_ext import APSWDatabase
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase
 
 from revenge_hookspecs.db import bind_models, is_sqlite, sqlite_binding
 
@@ -69,17 +70,78 @@ class SqliteDatabase(APSWDatabase):
         conn.convert_binding = sqlite_binding
 
 
+class PostgresPool(PooledPostgresqlDatabase):
+    """peewee's pool (which pings a connection on checkout) plus warm-up and idle pruning."""
+
+    def __init__(self, *args: Any, min_connections: int = 0, max_idle: float = 1800.0, **kwargs: Any):
+        self.min_connections = min_connections
+        self.max_idle = max_idle
+        self._returned_at: dict[int, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        super()._close(conn, close_conn)
+        key = self.conn_key(conn)
+        if close_conn:
+            self._returned_at.pop(key, None)
+        else:
+            self._returned_at[key] = time.time()
+
+    def warm(self) -> int:
+        """Open connections until ``min_connections`` are idle in the pool."""
+        opened = 0
+        limit = self._max_connections or float("inf")
+        while (len(self._connections) < self.min_connections
+               and len(self._connections) + len(self._in_use) < limit):
+            conn = super(PooledDatabase, self)._connect()  # a new driver connection, not a checkout
+            with self._pool_lock:
+                self._heap_counter += 1
+                heapq.heappush(self._connections, (time.time(), self._heap_counter, conn))
+            self._returned_at[self.conn_key(conn)] = time.time()
+            opened += 1
+        return opened
+
+    def maintain(self) -> dict[str, int]:
+        """Close connections idle too long (keeping the minimum) and any that fail a ping."""
+        now = time.time()
+        closed = dead = 0
+        with self._pool_lock:
+            idle, self._connections = self._connections, []
+        keep = []
+        for entry in sorted(idle):
+            conn = entry[2]
+            key = self.conn_key(conn)
+            too_old = now - self._returned_at.get(key, entry[0]) > self.max_idle
+            if too_old and len(keep) >= self.min_connections:
+                closed += 1
+            elif self._is_closed(conn):
+                dead += 1
+            else:
+                keep.append(entry)
+                continue
+            self._returned_at.pop(key, None)
+            self._close_raw(conn)
+        with self._pool_lock:
+            for entry in keep:
+                heapq.heappush(self._connections, entry)
+            self._pool_available.notify_all()
+        warmed = self.warm()
+        return {"closed_idle": closed, "closed_dead": dead, "opened": warmed}
+
+
 def open_peewee_database(config: Config) -> peewee.Database:
     db_config = config.database
     if db_config.driver == "postgres":
         name, params = postgres_params(db_config.url)
         params.setdefault("connect_timeout", max(1, int(db_config.pool.timeout)))
         params.setdefault("application_name", "revenge")
-        return PooledPostgresqlDatabase(
+        return PostgresPool(
             name,
             max_connections=db_config.pool.max_conns,
             stale_timeout=db_config.pool.max_conn_lifetime,
             timeout=db_config.pool.timeout,
+            min_connections=db_config.pool.min_conns,
+            max_idle=db_config.pool.max_conn_idle_time,
             **params,
         )
     path = config.sqlite_file
@@ -153,6 +215,25 @@ class Database:
         if isinstance(database, PooledPostgresqlDatabase):
             database.close_idle()
         logger.warning("database connection lost; the pool will reconnect on next use")
+
+    def maintain(self) -> dict[str, int]:
+        """Pool upkeep, run every ``database.pool.health_check_period`` seconds."""
+        if isinstance(self.database, PostgresPool):
+            return self.database.maintain()
+        return {}
+
+    async def maintenance_loop(self) -> None:
+        period = self.config.database.pool.health_check_period
+        if self.driver != "postgres" or period <= 0:
+            return
+        while True:
+            await asyncio.sleep(period)
+            try:
+                report = await asyncio.get_running_loop().run_in_executor(self._executor, self.maintain)
+                if report.get("closed_dead"):
+                    logger.warning("database pool: dropped {} dead connection(s)", report["closed_dead"])
+            except Exception as exc:  # the server may be restarting; next round tries again
+                logger.warning("database pool upkeep failed: {}", exc)
 
     # --- schema ---------------------------------------------------------------------------
 

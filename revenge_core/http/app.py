@@ -136,6 +136,9 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         if config.jobs.embedded_consumer:
             services.jobs.start_consumer(config.jobs.workers)
         host.start_sync(state.get("sync_interval") or 1.0)
+        if services.db.driver == "postgres":
+            await services.db.run(services.db.database.warm)
+        state["db_upkeep"] = asyncio.get_running_loop().create_task(services.db.maintenance_loop())
     except BaseException:
         await _close_services(services)
         raise
@@ -146,6 +149,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 services.search.backend, services.jobs.backend)
     yield
     state["started"] = False
+    state["db_upkeep"].cancel()
     # Jobs finish (or are queued again) while their plugins are still there to run them.
     if config.jobs.embedded_consumer:
         cancelled = await asyncio.to_thread(services.jobs.stop_consumer, True, config.jobs.shutdown_timeout)
