@@ -153,3 +153,13 @@ def test_cli_config_show_masks_secrets(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "x" * 48 not in result.stdout
     assert f"jwt_secret: '{MASK}'" in result.stdout
+
+
+def test_every_key_is_in_the_configuration_reference() -> None:
+    from revenge_core.config import reference
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    for key, variable, *_ in reference():
+        if key == "plugins":
+            continue
+        assert f"| `{key}` | `{variable}`" in text, f"{key} is missing from docs/configuration.md"
