@@ -1,0 +1,177 @@
+"""The CLI as a user runs it: worker processes, reindexing and plugin migrations."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.test_discovery import install_fake_distribution
+from tests.test_serve_e2e import server
+
+pytestmark = pytest.mark.slow
+
+PLUGIN = '''
+"""A plugin that queues work from a route and indexes documents."""
+import json
+import os
+from pathlib import Path
+
+import attrs
+import peewee
+from aiohttp import web
+from revenge_hookspecs import PUBLIC, Job, Migrations, Route, SearchDocumentType, SearchField, hookimpl
+from revenge_hookspecs.db import Model
+
+
+class Note(Model):
+    title = peewee.CharField()
+    year = peewee.IntegerField()
+
+    class Meta:
+        table_name = "e2e_notes"
+
+
+@attrs.define
+class Config:
+    marker_dir: str = ""
+
+
+@hookimpl
+def revenge_config_schema():
+    return Config
+
+
+@hookimpl
+def revenge_migrations():
+    return Migrations(Path(__file__).parent / "e2e_migrations")
+
+
+@hookimpl
+def revenge_routes(context):
+    async def enqueue(request):
+        job_id = context.jobs.enqueue("e2e.write", {"pid_file": "job.json"})
+        return web.json_response({"job": job_id})
+
+    return Route("POST", "/e2e/enqueue", enqueue, permission=PUBLIC)
+
+
+@hookimpl
+def revenge_jobs(context):
+    async def write(ctx, pid_file):
+        path = Path(ctx.config.marker_dir) / pid_file
+        path.write_text(json.dumps({"pid": os.getpid()}))
+
+    return Job("e2e.write", write, retries=0)
+
+
+@hookimpl
+def revenge_search_documents(context):
+    async def load_all():
+        context.db.bind([Note])
+        rows = await context.db.run(lambda: list(Note.select().dicts()))
+        for row in rows:
+            yield {"id": str(row["id"]), "title": row["title"], "year": row["year"]}
+
+    return SearchDocumentType("e2e_note", (SearchField("year", "int", facet=True),), load_all=load_all)
+'''
+
+MIGRATION = '''
+import peewee
+from revenge_hookspecs.db import Model, bind_models
+
+
+class Note(Model):
+    title = peewee.CharField()
+    year = peewee.IntegerField()
+
+    class Meta:
+        table_name = "e2e_notes"
+
+
+def up(migrator, db):
+    bind_models(db, [Note])
+    db.create_tables([Note])
+    Note.insert_many([{"title": "The Matrix", "year": 1999}, {"title": "Alien", "year": 1979}]).execute()
+
+
+def down(migrator, db):
+    bind_models(db, [Note])
+    db.drop_tables([Note])
+'''
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_distribution(site, "revenge-e2e", "0.1", {"e2e": "revenge_e2e_plugin"},
+                              {"revenge_e2e_plugin": PLUGIN})
+    migrations = site / "e2e_migrations"
+    migrations.mkdir()
+    (migrations / "0001_notes.py").write_text(MIGRATION)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
+    environ.update({
+        "PYTHONPATH": str(site), "REVENGE_DATA_DIR": str(tmp_path / "data"), "REVENGE_SERVER_HOST": "127.0.0.1",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "REVENGE_LOAD_PLUGINS": "e2e,localfs",
+        "REVENGE_PLUGINS_E2E_MARKER_DIR": str(markers),
+    })
+    return environ
+
+
+def _revenge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "revenge_core", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_plugin_migrations_and_reindex_from_the_cli(env: dict[str, str]) -> None:
+    result = _revenge("migrate", "up", "--plugin", "e2e", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "e2e: applied 1: 0001_notes"
+    result = _revenge("migrate", "status", "--plugin", "e2e", env=env)
+    assert "0001_notes" in result.stdout and "pending" not in result.stdout
+    result = _revenge("search", "reindex", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "e2e_note: 2 documents"
+    result = _revenge("migrate", "down", "--plugin", "e2e", env=env)
+    assert result.stdout.strip() == "e2e: reverted 1: 0001_notes"
+    result = _revenge("migrate", "status", "--plugin", "e2e", env=env)
+    assert "pending" in result.stdout
+
+
+def test_worker_process_runs_jobs_queued_by_the_server_and_stops_gracefully(
+        env: dict[str, str], tmp_path: Path, redis_url: str) -> None:
+    env = {**env, "REVENGE_CACHE_URL": redis_url, "REVENGE_JOBS_EMBEDDED_CONSUMER": "false"}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "revenge_core", "worker", "--workers", "1"], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with server(env, tmp_path / "server.log") as base:
+            request = urllib.request.Request(base + "/api/v1/e2e/enqueue", method="POST")
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert json.loads(response.read())["job"]
+            marker = Path(env["REVENGE_PLUGINS_E2E_MARKER_DIR"]) / "job.json"
+            deadline = time.monotonic() + 20
+            while not marker.exists():
+                assert worker.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the worker did not run the job:\n" + log.read_text()[-3000:]
+                time.sleep(0.05)
+            assert json.loads(marker.read_text())["pid"] == worker.pid
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            code = worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            pytest.fail("worker did not stop within 30 s of SIGTERM")
+    assert code == 0, log.read_text()[-3000:]
