@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -291,21 +291,28 @@ def check(config: Config) -> None:
 # --- plugin sections ------------------------------------------------------------------------------
 
 
-def plugin_section(config: Config, plugin: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The raw values for ``plugins.<plugin>``: file section with env variables on top."""
+def plugin_section(config: Config, plugin: str, environ: Mapping[str, str] | None = None,
+                   other_plugins: Iterable[str] = ()) -> dict[str, Any]:
+    """The raw values for ``plugins.<plugin>``: file section with env variables on top.
+
+    ``other_plugins`` are the names of the other installed plugins: a variable of plugin
+    ``foo_bar`` (``REVENGE_PLUGINS_FOO_BAR_URL``) is not plugin ``foo``'s key ``bar_url``.
+    """
     environ = os.environ if environ is None else environ
     section = dict(config.plugins.get(plugin) or {})
     prefix = plugin_env_prefix(plugin)
+    longer = [plugin_env_prefix(other) for other in other_plugins
+              if plugin_env_prefix(other).startswith(prefix) and other != plugin]
     for name, value in environ.items():
-        if name.startswith(prefix):
+        if name.startswith(prefix) and not any(name.startswith(p) for p in longer):
             section[name[len(prefix):].lower()] = value
     return section
 
 
 def load_plugin_config(config: Config, plugin: str, schema: type | None,
-                       environ: Mapping[str, str] | None = None) -> Any:
+                       environ: Mapping[str, str] | None = None, other_plugins: Iterable[str] = ()) -> Any:
     """Validate a plugin's section against its schema; ConfigError names the key."""
-    section = plugin_section(config, plugin, environ)
+    section = plugin_section(config, plugin, environ, other_plugins)
     if schema is None or not attrs.has(schema):
         return structure_plugin_config(plugin, schema, section)
     # Environment keys are flat; map REVENGE_PLUGINS_X_A_B onto nested attrs fields.
@@ -347,11 +354,16 @@ def effective(config: Config) -> dict[str, Any]:
         for part in key.split("."):
             value = value[part]
         _set_path(tree, key, _mask(key, field, value))
-    tree["plugins"] = {
-        name: {k: (MASK if _looks_secret(k) else v) for k, v in (section or {}).items()}
-        for name, section in config.plugins.items()
-    }
+    tree["plugins"] = {name: _mask_tree(section or {}) for name, section in config.plugins.items()}
     return tree
+
+
+def _mask_tree(section: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: _mask_tree(value) if isinstance(value, Mapping)
+        else (MASK if _looks_secret(key) and value not in ("", None) else value)
+        for key, value in section.items()
+    }
 
 
 def _looks_secret(key: str) -> bool:

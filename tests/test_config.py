@@ -163,3 +163,31 @@ def test_every_key_is_in_the_configuration_reference() -> None:
         if key == "plugins":
             continue
         assert f"| `{key}` | `{variable}`" in text, f"{key} is missing from docs/configuration.md"
+
+
+def test_a_plugin_does_not_read_a_longer_named_plugins_variables() -> None:
+    config = load_config(environ={})
+    environ = {"REVENGE_PLUGINS_FOO_BAR_URL": "http://bar", "REVENGE_PLUGINS_FOO_URL": "http://foo"}
+
+    @attrs.define
+    class Foo:
+        url: str = ""
+
+    assert load_plugin_config(config, "foo", Foo, environ, other_plugins=["foo", "foo_bar"]).url == "http://foo"
+    assert load_plugin_config(config, "foo_bar", Foo, environ, other_plugins=["foo", "foo_bar"]).url == "http://bar"
+
+
+def test_a_required_plugin_key_is_named_when_missing() -> None:
+    @attrs.define
+    class NeedsUrl:
+        url: str
+
+    with pytest.raises(ConfigError) as caught:
+        load_plugin_config(load_config(environ={}), "hooks", NeedsUrl, {})
+    assert (caught.value.key, caught.value.reason) == ("plugins.hooks.url", "is required")
+
+
+def test_nested_plugin_secrets_are_masked() -> None:
+    config = load_config(environ={})
+    config.plugins["feeds"] = {"feed": {"api_key": "nested-secret", "name": "x"}}
+    assert effective(config)["plugins"]["feeds"] == {"feed": {"api_key": MASK, "name": "x"}}

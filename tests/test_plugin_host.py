@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import HOST, SERVICES
 from revenge_core.plugins.host import Status
+from revenge_hookspecs import PUBLIC, Job, Route, hookimpl
 from tests import plugin_samples as samples
 
 pytestmark = pytest.mark.usefixtures("db_driver")
@@ -193,3 +195,37 @@ async def test_load_and_disable_lists(aiohttp_client, config):
     app, client = await start(aiohttp_client, config, plugins)
     assert app[HOST].records["first"].status == Status.EXCLUDED
     assert app[HOST].records["second"].status == Status.ENABLED
+
+
+class EnqueuesAtStartup:
+    """Queues its own job from revenge_startup and answers HEAD and OPTIONS."""
+
+    @hookimpl
+    def revenge_jobs(self, context):
+        return Job("early.job", lambda ctx: None, retries=0)
+
+    @hookimpl
+    def revenge_routes(self, context):
+        async def head(request):
+            return web.Response(headers={"X-Probe": "yes"})
+
+        async def options(request):
+            return web.Response(headers={"Allow": "GET, HEAD, OPTIONS"})
+
+        return [Route("HEAD", "/early/probe", head, permission=PUBLIC),
+                Route("OPTIONS", "/early/probe", options, permission=PUBLIC)]
+
+    @hookimpl
+    def revenge_startup(self, context):
+        self.job_id = context.jobs.enqueue("early.job")
+
+
+async def test_a_plugin_may_enqueue_its_jobs_at_startup_and_serve_head_and_options(aiohttp_client, config):
+    plugin = EnqueuesAtStartup()
+    app, client = await start(aiohttp_client, config, {"early": plugin})
+    assert app[HOST].records["early"].status == Status.ENABLED
+    assert plugin.job_id
+    response = await client.head("/api/v1/early/probe")
+    assert response.status == 200 and response.headers["X-Probe"] == "yes"
+    response = await client.options("/api/v1/early/probe")
+    assert response.status == 200 and response.headers["Allow"] == "GET, HEAD, OPTIONS"

@@ -116,6 +116,8 @@ def _first_error(exc: BaseException, prefix: str) -> ConfigError:
         extra = reason.split("(", 1)[-1].rstrip(")")
         return ConfigError(_join(prefix, key, extra), "unknown key")
     cause = _deepest_cause(exc)
+    if isinstance(cause, KeyError) or reason == "required field missing":
+        return ConfigError(_join(prefix, key) or prefix, "is required")
     if cause is not None and str(cause):
         reason = str(cause)
     return ConfigError(_join(prefix, key) or prefix, reason)

@@ -2,7 +2,8 @@
 
 Registration hooks are synchronous. They return one registration, an iterable of them,
 or ``None``; the async behaviour lives on the registered objects. Every hook except
-``revenge_configure`` receives the plugin's own :class:`~revenge_hookspecs.context.PluginContext`.
+``revenge_configure``, ``revenge_config_schema`` and ``revenge_migrations`` receives the
+plugin's own :class:`~revenge_hookspecs.context.PluginContext`.
 A hook implementation may accept fewer arguments than the specification names.
 
 Each hook below is documented in ``docs/plugins/hooks.md``.
@@ -67,7 +68,10 @@ def revenge_config_schema() -> type | None:
 
 @hookspec
 def revenge_migrations() -> Migrations | None:
-    """Ship database migrations, applied when the plugin is first enabled.
+    """Ship database migrations; pending ones are applied whenever the plugin is enabled.
+
+    The first enable applies them all; an upgraded plugin's new ones apply at the next
+    start or enable.
 
     Takes no context: ``revenge migrate --plugin NAME`` asks for it without starting the
     plugin.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import attrs
 import peewee
+from playhouse.migrate import SchemaMigrator
 from playhouse.migrations import Migration, MigrationError, Runner
 
 import revenge_core.migrations
@@ -43,7 +44,11 @@ def core_set() -> MigrationSet:
 
 def make_runner(database: peewee.Database, migration_set: MigrationSet) -> Runner:
     schema, table = physical_table(database, "shared", migration_set.history_table)
-    return Runner(database, directory=str(migration_set.directory), table_name=table, schema=schema)
+    runner = Runner(database, directory=str(migration_set.directory), table_name=table, schema=schema)
+    # History lives in `shared`, but the migrator scripts get works on the default schema
+    # (`public`); scripts name shared/qar tables through revenge_hookspecs.db.physical_table.
+    runner.migrator = SchemaMigrator.from_database(database)
+    return runner
 
 
 @contextlib.contextmanager

@@ -108,7 +108,7 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     table = RouteTable()
     app[ROUTES] = table
     _core_routes(app, table)
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
         app.router.add_route(method, API_PREFIX + "/{tail:.*}", plugin_catch_all)
     app.cleanup_ctx.append(lifespan)
     return app

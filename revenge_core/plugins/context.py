@@ -24,7 +24,7 @@ class HostPluginContext:
         self._data_dir = services.config.data_dir / "plugins" / name
         self.logger = logger.bind(plugin=name)
         self.db = services.db
-        self.cache = services.cache.namespaced(f"plugin:{name}:")
+        self.cache = services.cache.namespaced(f"plugin:{name}")
         self.jobs = services.jobs.for_plugin(name)
         self.events = services.events.for_plugin(name)
         self.search = services.search

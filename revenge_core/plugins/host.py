@@ -283,7 +283,7 @@ class PluginHost:
         except Exception as exc:
             raise PluginError(Status.FAILED_SELF_CHECK, _describe(exc)) from exc
         if verdict is False or isinstance(verdict, str):
-            reason = verdict if isinstance(verdict, str) else "self-check returned False"
+            reason = verdict if isinstance(verdict, str) and verdict else "self-check failed"
             raise PluginError(Status.FAILED_SELF_CHECK, reason)
 
     async def activate(self, record: PluginRecord, *, inspect_only: bool = False) -> bool:
@@ -301,7 +301,8 @@ class PluginHost:
             except Exception as exc:
                 raise PluginError(Status.FAILED, f"revenge_config_schema raised {_describe(exc)}") from exc
             try:
-                record.config = load_plugin_config(self.config, record.name, record.config_schema, self.environ)
+                record.config = load_plugin_config(self.config, record.name, record.config_schema, self.environ,
+                                                   other_plugins=self.records)
             except ConfigError as exc:
                 raise PluginError(Status.CONFIG_ERROR, str(exc)) from exc
             context = HostPluginContext(record.name, record.config, self.services)
@@ -315,8 +316,9 @@ class PluginHost:
                 raise PluginError(Status.FAILED, str(exc)) from exc
             registered = True
             await self._self_check(record, context)
+            # Enabled from here on: its routes are already live, and startup may enqueue its jobs.
+            record.status, record.message = Status.ENABLED, ""
             if inspect_only:
-                record.status, record.message = Status.ENABLED, ""
                 return True
             try:
                 await self.acall(record.name, "revenge_startup", context=context)
@@ -329,7 +331,7 @@ class PluginHost:
             record.status, record.message = exc.status, exc.message
             logger.error("plugin {} {}: {}", record.name, exc.status, exc.message)
             return False
-        record.status, record.message, record.started = Status.ENABLED, "", True
+        record.started = True
         await self._notify(record.name, True)
         return True
 
