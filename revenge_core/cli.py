@@ -265,11 +265,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from .db.copy import copy_database, discover_migration_sets
+    from .db.copy import CopyError, copy_database, discover_migration_sets
 
     config = _load(args)
     if config.database.driver != "sqlite":
         raise CliError("db copy moves an embedded (SQLite) install; this server already uses PostgreSQL")
+    if not config.sqlite_file.is_file():
+        raise CliError(f"no embedded install at {config.sqlite_file}; set REVENGE_DATA_DIR or database.sqlite_path")
     db = Database(config)
     try:
         sets = discover_migration_sets(db.database, _plugin_dirs(config))
@@ -278,6 +280,8 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"\r  {table:40} {done:>9}/{total:<9}", end="", file=sys.stderr, flush=True)
 
         report = copy_database(db.database, args.to, sets, progress=progress)
+    except CopyError as exc:
+        raise CliError(f"copy failed, the target was left unchanged: {exc}") from None
     finally:
         db.close()
     print(file=sys.stderr)
@@ -286,8 +290,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"{table.schema}.{table.table:36} {table.source_rows:>9} -> {table.target_rows:<9} {mark}")
     if not report.ok:
         raise CliError("the copy does not match the source; the target was left unchanged")
-    print(f"copied in {report.seconds:.1f}s. Switch with REVENGE_DATABASE_DRIVER=postgres "
+    print(f"copied {report.rows} rows in {report.seconds:.1f}s. Switch with REVENGE_DATABASE_DRIVER=postgres "
           f"REVENGE_DATABASE_URL=<the url you gave>")
+    if report.skipped:
+        print("then run `revenge search reindex` to rebuild the search index (" + ", ".join(report.skipped) + ")")
     return 0
 
 

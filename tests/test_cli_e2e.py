@@ -175,3 +175,26 @@ def test_worker_process_runs_jobs_queued_by_the_server_and_stops_gracefully(
             worker.kill()
             pytest.fail("worker did not stop within 30 s of SIGTERM")
     assert code == 0, log.read_text()[-3000:]
+
+
+def test_db_copy_moves_an_embedded_install_to_postgres(env: dict[str, str], pg_url: str) -> None:
+    assert _revenge("migrate", "up", env=env).returncode == 0
+    assert _revenge("migrate", "up", "--plugin", "e2e", env=env).returncode == 0
+    assert _revenge("plugins", "disable", "localfs", env=env).returncode == 0
+
+    result = _revenge("db", "copy", "--to", pg_url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "MISMATCH" not in result.stdout
+    assert "e2e_notes" in result.stdout and "copied" in result.stdout
+
+    on_pg = {**env, "REVENGE_DATABASE_DRIVER": "postgres", "REVENGE_DATABASE_URL": pg_url}
+    status = _revenge("migrate", "status", "--plugin", "e2e", env=on_pg)
+    assert "0001_notes" in status.stdout and "pending" not in status.stdout
+    listing = json.loads(_revenge("plugins", "list", "--json", env=on_pg).stdout)
+    assert {row["name"]: row["status"] for row in listing}["localfs"] == "disabled"
+    reindex = _revenge("search", "reindex", env=on_pg)
+    assert reindex.stdout.strip() == "e2e_note: 2 documents", reindex.stderr
+
+    again = _revenge("db", "copy", "--to", pg_url, env=env)
+    assert again.returncode == 1
+    assert again.stderr.startswith("revenge: copy failed, the target was left unchanged:")

@@ -149,18 +149,6 @@ def open_peewee_database(config: Config) -> peewee.Database:
     return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=30)
 
 
-def _is_connection_lost(exc: BaseException, database: peewee.Database) -> bool:
-    if isinstance(exc, peewee.InterfaceError):
-        return True
-    if not isinstance(exc, peewee.OperationalError) or is_sqlite(database):
-        return False
-    try:
-        conn = database.connection()
-    except Exception:
-        return True
-    return bool(getattr(conn, "closed", 0))
-
-
 class Database:
     """The database as the rest of the server sees it."""
 
@@ -188,11 +176,15 @@ class Database:
             # One long-lived connection per database thread; opening one costs the pragmas.
             database.connect(reuse_if_open=True)
             return fn(*args, **kwargs)
+        conn = None
         try:
             with database.connection_context():
+                conn = database.connection()
                 return fn(*args, **kwargs)
         except (peewee.OperationalError, peewee.InterfaceError) as exc:
-            if _is_connection_lost(exc, database):
+            # psycopg2 marks a connection it lost with closed != 0; by now the pool has it back,
+            # so look at the one this call used rather than asking for another.
+            if isinstance(exc, peewee.InterfaceError) or conn is None or getattr(conn, "closed", 0):
                 self._discard_connections()
                 raise DatabaseUnavailable(f"lost the connection to the database: {exc}".strip()) from exc
             raise
