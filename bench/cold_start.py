@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import PostgresServer, free_port  # noqa: E402
+from tests.servers import PostgresServer, free_port
 
 
 def start_once(env: dict[str, str]) -> float:

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
-from revenge_hookspecs import PUBLIC, EventHandler, Route, hookimpl  # noqa: E402
+from aiohttp.test_utils import TestClient, TestServer
 
-from revenge_core.config import load_config  # noqa: E402
-from revenge_core.http.app import create_app  # noqa: E402
-from revenge_core.http.keys import HOST, SERVICES  # noqa: E402
+from revenge_core.config import load_config
+from revenge_core.http.app import create_app
+from revenge_core.http.keys import HOST, SERVICES
+from revenge_hookspecs import PUBLIC, EventHandler, Route, hookimpl
 
 
 class Plugin:
