@@ -60,7 +60,12 @@ def revenge_routes(context):
         job_id = context.jobs.enqueue("e2e.write", {"pid_file": "job.json"})
         return web.json_response({"job": job_id})
 
-    return Route("POST", "/e2e/enqueue", enqueue, permission=PUBLIC)
+    async def enqueue_slow(request):
+        seconds = float(request.query["seconds"])
+        return web.json_response({"job": context.jobs.enqueue("e2e.slow", {"seconds": seconds})})
+
+    return [Route("POST", "/e2e/enqueue", enqueue, permission=PUBLIC),
+            Route("POST", "/e2e/slow", enqueue_slow, permission=PUBLIC)]
 
 
 @hookimpl
@@ -69,7 +74,15 @@ def revenge_jobs(context):
         path = Path(ctx.config.marker_dir) / pid_file
         path.write_text(json.dumps({"pid": os.getpid()}))
 
-    return Job("e2e.write", write, retries=0)
+    async def slow(ctx, seconds):
+        import asyncio
+
+        marker = Path(ctx.config.marker_dir)
+        (marker / "slow.started").write_text("")
+        await asyncio.sleep(seconds)
+        (marker / "slow.finished").write_text("")
+
+    return [Job("e2e.write", write, retries=0), Job("e2e.slow", slow, retries=0)]
 
 
 @hookimpl
@@ -198,3 +211,53 @@ def test_db_copy_moves_an_embedded_install_to_postgres(env: dict[str, str], pg_u
     again = _revenge("db", "copy", "--to", pg_url, env=env)
     assert again.returncode == 1
     assert again.stderr.startswith("revenge: copy failed, the target was left unchanged:")
+
+
+def _serve_with_slow_job(env: dict[str, str], tmp_path: Path, seconds: float) -> tuple[subprocess.Popen, Path]:
+    from tests.servers import free_port
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "revenge_core", "serve", "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(base + "/health/ready", timeout=2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+    request = urllib.request.Request(f"{base}/api/v1/e2e/slow?seconds={seconds}", method="POST")
+    urllib.request.urlopen(request, timeout=5).close()
+    marker = Path(env["REVENGE_PLUGINS_E2E_MARKER_DIR"])
+    while not (marker / "slow.started").exists():
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.02)
+    return proc, marker
+
+
+def test_first_signal_lets_a_running_job_finish(env: dict[str, str], tmp_path: Path) -> None:
+    proc, marker = _serve_with_slow_job(env, tmp_path, seconds=2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert (marker / "slow.finished").exists(), "the running job was not allowed to finish"
+
+
+def test_second_signal_cancels_the_running_job_and_queues_it_again(env: dict[str, str], tmp_path: Path) -> None:
+    proc, marker = _serve_with_slow_job(env, tmp_path, seconds=30)
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    assert time.monotonic() - stopped < 8, "the second signal did not stop the server promptly"
+    assert not (marker / "slow.finished").exists()
+    # The cancelled job went back to the queue: the next start runs it again.
+    import huey
+
+    queue = huey.SqliteHuey("revenge", filename=str(Path(env["REVENGE_DATA_DIR"]) / "jobs.db"), results=False)
+    assert queue.pending_count() == 1
