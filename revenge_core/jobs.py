@@ -32,7 +32,9 @@ from typing import Any
 
 import attrs
 import huey
+import huey.serializer
 from huey.consumer import BaseProcess, Consumer, Worker
+from huey.registry import Message
 from loguru import logger
 
 from revenge_hookspecs.types import Job, Schedule
@@ -187,6 +189,53 @@ class PluginJobQueue:
         return self._queue.enqueue(job, payload, delay=delay, plugin=self.name)
 
 
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"__message__": [_encode(v) for v in value]}
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": {str(k): _encode(v) for k, v in value.items()}}
+    if isinstance(value, bytes):
+        return {"__bytes__": value.decode("latin-1")}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__message__" in value:
+        return Message(*(_decode(v) for v in value["__message__"]))
+    if "__datetime__" in value:
+        return datetime.fromisoformat(value["__datetime__"])
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__bytes__" in value:
+        return value["__bytes__"].encode("latin-1")
+    return {k: _decode(v) for k, v in value["__dict__"].items()}
+
+
+class JsonSerializer(huey.serializer.Serializer):
+    """Queue messages as JSON instead of pickle.
+
+    Whoever can write to the queue's Redis (or SQLite file) must not be able to run code in
+    the workers; JSON can only ever decode to data.
+    """
+
+    def _serialize(self, data: Any) -> bytes:
+        return json.dumps(_encode(data), separators=(",", ":"), allow_nan=False).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        return _decode(json.loads(data))
+
+
 class JobQueue:
     """Plugins' background jobs and schedules on huey.
 
@@ -208,11 +257,13 @@ class JobQueue:
         """Local wall time that schedules are matched against; tests replace it."""
         if config.cache.url:
             self.backend = "redis"
-            self.huey: huey.Huey = huey.PriorityRedisHuey("revenge", url=config.cache.url, results=False)
+            self.huey: huey.Huey = huey.PriorityRedisHuey("revenge", url=config.cache.url, results=False,
+                                                          serializer=JsonSerializer())
         else:
             self.backend = "sqlite"
             config.data_dir.mkdir(parents=True, exist_ok=True)
-            self.huey = huey.SqliteHuey("revenge", filename=str(config.data_dir / "jobs.db"), results=False)
+            self.huey = huey.SqliteHuey("revenge", filename=str(config.data_dir / "jobs.db"), results=False,
+                                        serializer=JsonSerializer())
         self._task = self.huey.task(context=True, name="run_job")(self._run_task)
         self._lock = threading.Lock()
         self._running: set[_Run] = set()

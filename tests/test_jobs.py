@@ -474,3 +474,26 @@ def test_the_sqlite_queue_lives_in_the_data_dir(tmp_path: Path) -> None:
     finally:
         queue.close()
 
+
+
+def test_queue_messages_are_json_not_pickle() -> None:
+    """Whoever can write to the queue's storage must not be able to run code in a worker."""
+    import pickle
+
+    from huey.registry import Message
+
+    from revenge_core.jobs import JsonSerializer
+
+    serializer = JsonSerializer()
+    eta = datetime(2026, 11, 23, 22, 0, 5)
+    message = Message("id-1", "run_job", eta, 0, 0, 5, ("plugin.job", {"a": [1, "b"]}, 0, "plugin"), None)
+    encoded = serializer.serialize(message)
+    assert encoded.startswith(b"{") and b"plugin.job" in encoded
+    assert serializer.deserialize(encoded) == message
+
+    class Exploit:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pwned')",))
+
+    with pytest.raises(ValueError):
+        serializer.deserialize(pickle.dumps(Exploit()))
