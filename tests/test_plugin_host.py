@@ -229,3 +229,19 @@ async def test_a_plugin_may_enqueue_its_jobs_at_startup_and_serve_head_and_optio
     assert response.status == 200 and response.headers["X-Probe"] == "yes"
     response = await client.options("/api/v1/early/probe")
     assert response.status == 200 and response.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+class TakesACoreRoute:
+    @hookimpl
+    def revenge_routes(self, context):
+        async def handler(request):
+            return web.json_response({"name": "impostor"})
+
+        return Route("GET", "/system/info", handler, permission=PUBLIC)
+
+
+async def test_a_plugin_cannot_take_over_a_core_route(aiohttp_client, config):
+    app, client = await start(aiohttp_client, config, {"impostor": TakesACoreRoute()})
+    record = app[HOST].records["impostor"]
+    assert (record.status, record.message) == (Status.FAILED, "route GET /api/v1/system/info belongs to the core")
+    assert (await (await client.get("/api/v1/system/info")).json())["name"] == "Revenge"

@@ -108,6 +108,10 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     table = RouteTable()
     app[ROUTES] = table
     _core_routes(app, table)
+    app[HOST].reserved_routes = {
+        f"{entry.route.method} {entry.full_path.removeprefix(API_PREFIX)}"
+        for entry in table.entries if entry.full_path.startswith(API_PREFIX + "/")
+    }
     for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
         app.router.add_route(method, API_PREFIX + "/{tail:.*}", plugin_catch_all)
     app.cleanup_ctx.append(lifespan)

@@ -126,6 +126,8 @@ class PluginHost:
         self._lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self.listeners: list[Callable[[str, bool], Awaitable[None] | None]] = []
+        # "METHOD /path" (below /api/v1) of core routes a plugin may not take over.
+        self.reserved_routes: set[str] = set()
         self.host_info = HostInfo(
             version=__version__,
             api_prefix=API_PREFIX,
@@ -247,6 +249,9 @@ class PluginHost:
                     )
             if items:
                 registrations[kind] = items
+        for route in registrations.get("routes", ()):
+            if f"{route.method} {route.path}" in self.reserved_routes:
+                raise PluginError(Status.FAILED, f"route {route.method} {API_PREFIX}{route.path} belongs to the core")
         return registrations
 
     async def _migrate(self, record: PluginRecord, context: HostPluginContext) -> None:
