@@ -21,6 +21,15 @@ HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTI
 PUBLIC = "public"
 """Permission value for a route that anyone may call without credentials."""
 
+CORE_ROUTE_PREFIXES = ("/auth", "/me", "/admin", "/setup", "/users", "/settings", "/system")
+"""Namespaces below ``/api/v1`` that belong to the core; a plugin route inside one is refused."""
+
+
+def is_core_route_path(path: str) -> bool:
+    """Whether a plugin route path (below ``/api/v1``) falls in a core namespace."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in CORE_ROUTE_PREFIXES)
+
+
 SCHEMAS = ("public", "shared", "qar")
 """Database schemas: content (``public``), shared services (``shared``), adult (``qar``)."""
 

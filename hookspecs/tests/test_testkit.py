@@ -291,8 +291,10 @@ def test_a_duplicate_registration_is_refused(revenge_plugin):
         def revenge_jobs(self, context):
             return [Job("same", print), Job("same", print)]
 
-    with pytest.raises(PluginRegistrationError, match="'same' twice"):
+    with pytest.raises(PluginRegistrationError) as caught:
         revenge_plugin(Twice(), name="twice")
+    assert (caught.value.status, caught.value.message) == (
+        "failed", "jobs 'same' is registered by both 'twice' and 'twice'")
 
 
 def test_plugins_load_from_entry_points(revenge_plugin, notes, monkeypatch):
@@ -314,8 +316,9 @@ def test_plugins_load_from_entry_points(revenge_plugin, notes, monkeypatch):
 async def test_startup_and_shutdown_are_awaited(revenge_plugin, notes):
     harness = revenge_plugin(notes, name="notes")
     async with harness:
-        assert notes.calls == ["startup"]
-    assert notes.calls == ["startup", "shutdown"]
+        # As on the server, the plugin's own handlers hear that it was enabled.
+        assert notes.calls == ["startup", "plugin.enabled"]
+    assert notes.calls == ["startup", "plugin.enabled", "shutdown"]
     assert harness.started and harness.stopped
 
 
@@ -324,7 +327,9 @@ async def test_startup_and_shutdown_are_awaited(revenge_plugin, notes):
     [
         (True, None),
         (None, None),
-        (False, "self-check returned False"),
+        (False, "self-check failed"),
+        ("", "self-check failed"),
+        (0, None),
         ("folder /x is missing", "folder /x is missing"),
     ],
 )
@@ -361,10 +366,11 @@ async def test_routes_are_served_under_the_api_prefix(revenge_plugin, notes):
 async def test_route_errors_use_the_server_error_body(revenge_plugin, notes):
     harness = revenge_plugin(notes, name="notes")
     async with harness.client() as client:
-        response = await client.get("/api/v1/notes/42")
+        response = await client.get("/api/v1/notes/42", headers={"X-Request-ID": "req-1"})
         assert response.status == 404
         assert await response.json() == {"code": "not_found", "message": "No note has this id.",
-                                         "details": {"id": "42"}, "request_id": "testkit"}
+                                         "details": {"id": "42"}, "request_id": "req-1"}
+        assert response.headers["X-Request-ID"] == "req-1"
         response = await client.get("/api/v1/notes-broken")
         assert response.status == 500
         assert (await response.json())["code"] == "internal_error"
@@ -417,11 +423,11 @@ async def test_a_job_failing_after_its_retries_raises(revenge_plugin, notes):
     assert not run.ok and run.attempts == 2
 
 
-async def test_an_unregistered_job_is_reported(revenge_plugin, notes):
+async def test_an_unregistered_job_is_refused_when_enqueued(revenge_plugin, notes):
     harness = revenge_plugin(notes, name="notes")
-    harness.context.jobs.enqueue("notes.nope")
-    with pytest.raises(LookupError, match=r"'notes\.nope' is not registered"):
-        await harness.run_jobs()
+    with pytest.raises(ValueError, match=r"unknown job 'notes\.nope': no enabled plugin registers it"):
+        harness.context.jobs.enqueue("notes.nope")
+    assert harness.jobs.pending == []
 
 
 async def test_schedules_enqueue_their_job(revenge_plugin, notes):
@@ -606,12 +612,13 @@ async def test_search_matches_words_filters_and_counts_facets(revenge_plugin, no
     result = await search.search("buy", facets=["tag"])
     assert [h["id"] for h in result["hits"]] == ["1", "2"]
     assert result["facets"] == {"tag": {"home": 1, "work": 1}}
-    assert [h["id"] for h in (await search.search("milk"))["hits"]] == ["1", "3"]
+    # A title match ranks above a match in another searchable field.
+    assert [h["id"] for h in (await search.search("milk"))["hits"]] == ["3", "1"]
     assert (await search.search("laptop"))["found"] == 1  # "secret" is not a searchable field
-    assert [h["id"] for h in (await search.search("", filters={"tag": "home"}))["hits"]] == ["1", "3"]
+    assert [h["id"] for h in (await search.search("", filters={"tag": "home"}))["hits"]] == ["3", "1"]
     await search.delete("note", ["1"])
     assert (await search.search("milk"))["found"] == 1
-    with pytest.raises(ValueError, match="needs an 'id' and a 'title'"):
+    with pytest.raises(ValueError, match="'title' must be text, got None"):
         await search.index("note", [{"id": 4}])
 
 

@@ -27,7 +27,7 @@ import pluggy
 from loguru import logger
 
 from revenge_hookspecs import ENTRY_POINT_GROUP, PROJECT, specs
-from revenge_hookspecs.types import REGISTRATION_KINDS, Events, HostInfo, Migrations, flatten
+from revenge_hookspecs.types import REGISTRATION_KINDS, Events, HostInfo, Migrations, flatten, is_core_route_path
 
 from .. import __version__
 from ..config import Config, ConfigError, load_plugin_config
@@ -250,7 +250,7 @@ class PluginHost:
             if items:
                 registrations[kind] = items
         for route in registrations.get("routes", ()):
-            if f"{route.method} {route.path}" in self.reserved_routes:
+            if is_core_route_path(route.path) or f"{route.method} {route.path}" in self.reserved_routes:
                 raise PluginError(Status.FAILED, f"route {route.method} {API_PREFIX}{route.path} belongs to the core")
         return registrations
 
