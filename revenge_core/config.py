@@ -103,6 +103,15 @@ class LegacyConfig:
 @attrs.define
 class AuthConfig:
     jwt_secret: str = attrs.field(default="", metadata=SECRET)
+    access_token_ttl: float = 900.0
+    refresh_token_ttl: float = 30 * 86400.0
+    password_min_length: int = 10
+    max_sessions_per_user: int = 10
+    max_api_keys_per_user: int = 25
+    lockout_threshold: int = 5
+    lockout_window: float = 900.0
+    cookie_secure: bool = True
+    activity_retention_days: int = 365
 
 
 @attrs.define
@@ -273,6 +282,14 @@ def check(config: Config) -> None:
             raise ConfigError("search.api_key", "is required when search.url is set")
     if config.auth.jwt_secret and len(config.auth.jwt_secret) < 32:
         raise ConfigError("auth.jwt_secret", "must be at least 32 characters")
+    auth = config.auth
+    for key in ("access_token_ttl", "refresh_token_ttl", "lockout_window"):
+        if getattr(auth, key) <= 0:
+            raise ConfigError(f"auth.{key}", "must be greater than 0 seconds")
+    for key in ("password_min_length", "max_sessions_per_user", "max_api_keys_per_user", "lockout_threshold",
+                "activity_retention_days"):
+        if getattr(auth, key) < 1:
+            raise ConfigError(f"auth.{key}", "must be at least 1")
     if config.encryption.key and len(config.encryption.key) < 32:
         raise ConfigError("encryption.key", "must be at least 32 characters")
     if config.legacy.encryption_key and len(config.legacy.encryption_key) < 32:

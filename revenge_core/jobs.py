@@ -190,6 +190,9 @@ class PluginJobQueue:
 
 
 
+CORE_OWNER = "core"
+"""The owner name under which the core itself registers jobs and schedules."""
+
 def _encode(value: Any) -> Any:
     if isinstance(value, Message):
         return {"__message__": [_encode(v) for v in value]}
@@ -249,8 +252,9 @@ class JobQueue:
                  is_enabled: Callable[[str], bool]):
         self.config = config
         self.registry = registry
-        self.context_for = context_for
-        self.is_enabled = is_enabled
+        # The core registers jobs too (owner "core"): always enabled, and its jobs take no context.
+        self.context_for = lambda owner: None if owner == CORE_OWNER else context_for(owner)
+        self.is_enabled = lambda owner: owner == CORE_OWNER or is_enabled(owner)
         # The event loop that owns plugin contexts; coroutine jobs run on it when set.
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clock: Callable[[], datetime] = datetime.now

@@ -18,14 +18,17 @@ class ApiError(Exception):
     :param code: stable machine-readable code, e.g. ``not_found``.
     :param message: a sentence saying what was wrong and what to do.
     :param details: optional structured details (field errors, limits...).
+    :param headers: response headers to send with it (``Retry-After``...).
     """
 
-    def __init__(self, status: int, code: str, message: str, details: Mapping[str, Any] | None = None):
+    def __init__(self, status: int, code: str, message: str, details: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = dict(details or {})
+        self.headers = dict(headers or {})
 
 
 class NotFound(ApiError):

@@ -22,7 +22,7 @@ from ..plugins.host import API_PREFIX, PluginHost
 from ..services import Services
 from . import health
 from .errors import error_middleware
-from .keys import CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
+from .keys import AUTHORIZER, CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
 from .metrics import Metrics, metrics_handler, metrics_middleware
 from .openapi import docs_handler, openapi_handler
 from .routing import PluginRouter, RouteTable, gate_middleware
@@ -108,6 +108,11 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     table = RouteTable()
     app[ROUTES] = table
     _core_routes(app, table)
+    from ..identity.authorizer import authorize
+    from ..identity.http import install_routes
+
+    install_routes(app, table)
+    app[AUTHORIZER] = authorize
     app[HOST].reserved_routes = {
         f"{entry.route.method} {entry.full_path.removeprefix(API_PREFIX)}"
         for entry in table.entries if entry.full_path.startswith(API_PREFIX + "/")
@@ -127,12 +132,23 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     services = Services.build(config, context_for=host.context_for, is_enabled=host.is_enabled,
                               on_plugin_error=host.record_runtime_error)
     app[SERVICES] = services
+    from ..identity.authorizer import IDENTITY
+    from ..identity.service import Identity
+
+    app[IDENTITY] = Identity(services)
     host.bind(services)
     try:
         applied = await services.db.run(upgrade, services.db.database, core_set())
         if applied:
             logger.info("core migrations applied: {}", ", ".join(applied))
         await services.start()
+        from ..identity.http.admin import load_stored_plugin_configs
+
+        identity = app[IDENTITY]
+        await load_stored_plugin_configs(identity, host)
+        identity.activity.install_jobs()
+        # Fail at start, not at the first login, when the signing secret cannot be read or made.
+        _ = identity.tokens.secret
         host.discover()
         await host.start()
         state["plugin_router"] = PluginRouter(services.registry, host)

@@ -58,7 +58,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except ApiError as exc:
         if exc.status >= 500:
             logger.error("{} {} failed: {} {}", request.method, request.path, exc.code, exc.message)
-        return error_response(request, exc.status, exc.code, exc.message, exc.details)
+        return error_response(request, exc.status, exc.code, exc.message, exc.details,
+                              headers=getattr(exc, "headers", None))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
