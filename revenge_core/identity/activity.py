@@ -22,7 +22,7 @@ from revenge_hookspecs.types import Job, Schedule
 
 from ..db.models import utcnow
 from ..jobs import CORE_OWNER
-from .models import IDENTITY_MODELS, Activity
+from .models import Activity
 from .principal import PRINCIPAL
 
 if TYPE_CHECKING:
@@ -144,11 +144,7 @@ class ActivityLog:
         self.db = identity.db
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn(*args)
-
-        return await self.db.run(call)
+        return await self.identity.run(fn, *args)
 
     async def record(self, action: str, *, request: web.BaseRequest | None = None, actor_id: int | None = None,
                      actor: str = "", target_type: str = "", target_id: Any = "", success: bool = True,

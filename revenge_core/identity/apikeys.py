@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from revenge_hookspecs.db import is_sqlite
 from revenge_hookspecs.errors import ApiError, BadRequest, NotFound
 
 from ..db.models import utcnow
-from .models import IDENTITY_MODELS, ApiKey, User
+from .models import ApiKey, User
 from .principal import SCOPES, Principal
 from .sessions import iso
 from .tokens import digest, record, write_transaction
@@ -75,12 +76,8 @@ class ApiKeys:
         self.db = identity.db
         self.config = identity.config.auth
 
-    async def _run(self, fn: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn()
-
-        return await self.db.run(call)
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.identity.run(fn, *args)
 
     async def create(self, user_id: int, *, name: Any, scopes: Any, expires_at: Any = None,
                      request: web.BaseRequest | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -32,7 +33,7 @@ from revenge_hookspecs.errors import ApiError, BadRequest
 
 from ..db.models import utcnow
 from .activity import client_ip
-from .models import IDENTITY_MODELS, User
+from .models import User
 from .passwords import MAX_LENGTH, verify_or_burn
 from .principal import SCOPES, Principal
 from .tokens import invalid_token, record
@@ -79,12 +80,8 @@ class Authenticator:
         self.identity = identity
         self.db = identity.db
 
-    async def _run(self, fn: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn()
-
-        return await self.db.run(call)
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.identity.run(fn, *args)
 
     # --- every request ----------------------------------------------------------------------
 

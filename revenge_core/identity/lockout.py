@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from revenge_hookspecs.errors import ApiError
 
 from ..db.models import utcnow
-from .models import IDENTITY_MODELS, LoginAttempt
+from .models import LoginAttempt
 
 if TYPE_CHECKING:
     from .service import Identity
@@ -44,12 +45,8 @@ class Lockout:
     def window(self) -> datetime.timedelta:
         return datetime.timedelta(seconds=self.config.lockout_window)
 
-    async def _run(self, fn: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn()
-
-        return await self.db.run(call)
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.identity.run(fn, *args)
 
     async def retry_after(self, account: str, ip: str) -> int:
         """Seconds until a login for ``account`` from ``ip`` is allowed again; 0 when it is now."""

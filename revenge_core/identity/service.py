@@ -6,6 +6,7 @@ the configuration and its sibling services (``identity.rbac`` from ``identity.us
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,16 @@ class Identity:
         self.db = services.db
         self.config = services.config
         self.cache = services.cache
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on a database thread with the identity models bound."""
+        from .models import IDENTITY_MODELS
+
+        def call() -> Any:
+            self.db.bind(IDENTITY_MODELS)
+            return fn(*args)
+
+        return await self.db.run(call)
 
     # --- authentication -----------------------------------------------------------------
     @cached_property

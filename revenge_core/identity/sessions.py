@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from revenge_hookspecs.db import is_sqlite
 from revenge_hookspecs.errors import NotFound
 
 from ..db.models import utcnow
-from .models import IDENTITY_MODELS, RefreshToken, Session, User
+from .models import RefreshToken, Session, User
 from .tokens import digest, record, write_transaction
 
 if TYPE_CHECKING:
@@ -60,12 +61,8 @@ class Sessions:
         self.cache = identity.cache
         self.config = identity.config.auth
 
-    async def _run(self, fn: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn()
-
-        return await self.db.run(call)
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.identity.run(fn, *args)
 
     # --- lifecycle --------------------------------------------------------------------------
 

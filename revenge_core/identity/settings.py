@@ -28,7 +28,7 @@ from revenge_hookspecs.errors import ApiError
 from ..config import MASK
 from ..db.models import utcnow
 from .activity import redact
-from .models import IDENTITY_MODELS, ServerSetting, UserPreference
+from .models import ServerSetting, UserPreference
 
 if TYPE_CHECKING:
     from .service import Identity
@@ -247,11 +247,7 @@ class Settings:
         self.specs[spec.name] = spec
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn(*args)
-
-        return await self.db.run(call)
+        return await self.identity.run(fn, *args)
 
     # --- raw rows ---
 

@@ -29,7 +29,7 @@ from revenge_hookspecs.errors import ApiError
 
 from ..config import mask_url
 from ..db.models import utcnow
-from .models import IDENTITY_MODELS, Group, SetupStep, User
+from .models import Group, SetupStep, User
 from .principal import PRINCIPAL
 from .settings import ARR_SERVICES, api_key, http_url
 from .users import ADMIN_ROLE, UserError, maybe_await
@@ -103,11 +103,7 @@ class Setup:
         self.config = identity.config
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn(*args)
-
-        return await self.db.run(call)
+        return await self.identity.run(fn, *args)
 
     # --- state ---
 

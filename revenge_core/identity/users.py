@@ -22,7 +22,7 @@ from revenge_hookspecs.errors import ApiError, NotFound
 
 from ..db.models import utcnow
 from . import passwords
-from .models import IDENTITY_MODELS, CasbinRule, Grant, Session, User
+from .models import CasbinRule, Grant, Session, User
 from .tokens import write_transaction
 
 if TYPE_CHECKING:
@@ -143,11 +143,7 @@ class Users:
         self.db = identity.db
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def call() -> Any:
-            self.db.bind(IDENTITY_MODELS)
-            return fn(*args)
-
-        return await self.db.run(call)
+        return await self.identity.run(fn, *args)
 
     @property
     def min_password_length(self) -> int:
