@@ -234,6 +234,9 @@ class ActivityLog:
 
     def retention_registrations(self) -> dict[str, list[Any]]:
         async def retention(context: Any = None) -> int:
+            # Daily housekeeping of everything identity keeps only for a while.
+            await self.identity.sessions.prune()
+            await self.identity.lockout.prune()
             return await self.prune_expired()
 
         return {

@@ -82,6 +82,11 @@ class Lockout:
         if wait:
             raise TooManyAttempts(wait)
 
+    async def prune(self) -> int:
+        """Forget attempts older than the lockout window: they no longer count for anything."""
+        cutoff = utcnow() - self.window
+        return await self._run(lambda: LoginAttempt.delete().where(LoginAttempt.at < cutoff).execute())
+
     async def failed(self, account: str, ip: str) -> None:
         await self._note(account, ip, False)
 

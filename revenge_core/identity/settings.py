@@ -190,8 +190,6 @@ SERVER_SETTINGS: tuple[SettingSpec, ...] = (
                 "Hours between two scheduled library scans; 0 turns them off.", minimum=0, maximum=720),
     SettingSpec("library.paths", "string_list", [], "Media folders given during setup, for the library service.",
                 maximum=100, validator=absolute_paths),
-    SettingSpec("auth.allow_registration", "boolean", False, "Let visitors create their own accounts.",
-                public=True),
     SettingSpec("playback.allow_transcoding", "boolean", True, "Transcode when a client cannot play a file."),
     SettingSpec("playback.max_transcodes", "integer", 2, "Most transcodes running at once; 0 means none.",
                 minimum=0, maximum=64),

@@ -222,3 +222,34 @@ async def test_the_retention_job_runs_on_the_queue_under_the_core(identity_app) 
             break
         await asyncio.sleep(0.05)
     assert remaining == ["recent"]
+
+
+async def test_the_daily_retention_job_prunes_sessions_attempts_and_old_activity(identity_app):
+    import datetime
+
+    from revenge_core.db.models import utcnow
+    from revenge_core.http.keys import SERVICES
+    from revenge_core.identity.authorizer import IDENTITY
+    from revenge_core.identity.models import Activity, LoginAttempt, Session
+    from tests.identity.conftest import make_user
+
+    app = identity_app.app
+    identity = app[IDENTITY]
+    user_id = await make_user(app, "ret", "long enough password", role="user")
+    old = utcnow() - datetime.timedelta(days=400)
+
+    def seed() -> None:
+        Session.create(id="00000000-0000-0000-0000-000000000001", user=user_id, expires_at=old, created_at=old)
+        LoginAttempt.create(username_key="ret", ip="127.0.0.1", success=False, at=old)
+        Activity.create(action="auth.login", at=old)
+
+    await identity.run(seed)
+    job = app[SERVICES].registry.get("jobs", "core.activity_retention")[1]
+    await job.func(None)
+
+    def counts() -> tuple[int, int, int]:
+        return (Session.select().where(Session.expires_at == old).count(),
+                LoginAttempt.select().where(LoginAttempt.at == old).count(),
+                Activity.select().where(Activity.at == old).count())
+
+    assert await identity.run(counts) == (0, 0, 0)

@@ -46,7 +46,7 @@ async def test_admin_reads_and_changes_typed_settings(identity_app) -> None:
     items = {s["key"]: s for s in (await (await client.get("/api/v1/admin/settings", headers=admin)).json())["items"]}
     assert items["server.name"]["value"] == "Revenge" and items["server.name"]["public"] is True
     assert items["playback.max_transcodes"]["type"] == "integer" and items["playback.max_transcodes"]["value"] == 2
-    assert items["auth.allow_registration"]["value"] is False and items["legacy.pin"]["secret"] is True
+    assert items["library.scan_on_startup"]["value"] is True and items["legacy.pin"]["secret"] is True
     assert items["legacy.pin"]["is_set"] is False
 
     response = await client.patch("/api/v1/admin/settings", headers=admin, json={
@@ -76,7 +76,7 @@ INVALID_SETTINGS = [
     ({"playback.max_transcodes": -1}, "playback.max_transcodes", "invalid_setting"),
     ({"playback.max_transcodes": 2.5}, "playback.max_transcodes", "invalid_setting"),
     ({"playback.max_transcodes": True}, "playback.max_transcodes", "invalid_setting"),
-    ({"auth.allow_registration": "yes"}, "auth.allow_registration", "invalid_setting"),
+    ({"playback.allow_transcoding": "yes"}, "playback.allow_transcoding", "invalid_setting"),
     ({"legacy.pin": "12ab"}, "legacy.pin", "invalid_setting"),
     ({"arr.radarr.url": "file:///etc/passwd"}, "arr.radarr.url", "invalid_setting"),
     ({"library.paths": ["relative"]}, "library.paths", "invalid_setting"),
@@ -132,7 +132,7 @@ async def test_public_settings_need_no_credentials_and_hold_only_public_keys(ide
     response = await client.get("/api/v1/settings/public")
     assert response.status == 200
     public = (await response.json())["settings"]
-    assert public == {"server.name": "Den", "server.language": "en", "auth.allow_registration": False}
+    assert public == {"server.name": "Den", "server.language": "en"}
     assert (await client.get("/api/v1/admin/settings")).status == 401
     await make_user(client.app, "pleb", "pleb password")
     pleb = await login(client, "pleb", "pleb password")
