@@ -51,9 +51,7 @@ async def running_host(config: Config, *, inspect_only: bool = False):
     try:
         await services.db.run(upgrade, services.db.database, core_set())
         await services.start()
-        from .identity.service import Identity
-
-        Identity(services).activity.install_jobs()
+        services.identity.activity.install_jobs()
         host.discover()
         await host.start(inspect_only=inspect_only)
         yield host, services

@@ -33,6 +33,7 @@ class Services:
     cache: Cache
     jobs: JobQueue
     search: SearchService
+    identity: Any = None
 
     @classmethod
     def build(cls, config: Config, *, context_for: Callable[[str], Any],
@@ -49,8 +50,12 @@ class Services:
         cache = Cache.from_config(config)
         jobs = JobQueue(config, registry, context_for=context_for, is_enabled=is_enabled)
         search = SearchService(config, db, registry)
-        return cls(config=config, db=db, registry=registry, events=events, cache=cache, jobs=jobs,
-                   search=search)
+        services = cls(config=config, db=db, registry=registry, events=events, cache=cache, jobs=jobs,
+                       search=search)
+        from .identity.service import Identity
+
+        services.identity = Identity(services)
+        return services
 
     async def start(self) -> None:
         await self.cache.start()

@@ -8,6 +8,7 @@ import pluggy
 
 from . import db, errors, specs
 from .context import (
+    PluginAccess,
     PluginCache,
     PluginContext,
     PluginDatabase,
@@ -20,6 +21,7 @@ from .types import (
     REGISTRATION_KINDS,
     ArrConnector,
     AuthProvider,
+    Caller,
     ContentType,
     Event,
     EventHandler,
@@ -57,6 +59,7 @@ __all__ = [
     "REGISTRATION_KINDS",
     "ArrConnector",
     "AuthProvider",
+    "Caller",
     "ContentType",
     "Event",
     "EventHandler",
@@ -71,6 +74,7 @@ __all__ = [
     "Migrations",
     "Notification",
     "NotificationChannel",
+    "PluginAccess",
     "PluginCache",
     "PluginContext",
     "PluginDatabase",

@@ -80,6 +80,30 @@ class PluginSearch(Protocol):
 
 
 @runtime_checkable
+class PluginAccess(Protocol):
+    """Who is calling, and what they may see: apply it in every route that returns items.
+
+    ``permission`` is ``view``, ``download`` or ``manage``; ``resource_type`` is ``library``
+    or ``item``. What a caller may not see must look like it does not exist: use
+    :meth:`require`, which answers 404, never 403.
+    """
+
+    def caller(self, request: Any) -> Any:
+        """The :class:`~revenge_hookspecs.types.Caller` of a request, or ``None`` on a public route."""
+
+    async def can(self, request: Any, permission: str, resource_type: str, resource_id: str, *,
+                  library_id: str | None = None) -> bool:
+        """Whether the caller may ``permission`` the resource (for an item, pass its library too)."""
+
+    async def visible_library_ids(self, request: Any, permission: str = "view") -> frozenset[str] | None:
+        """The libraries the caller may ``permission``; ``None`` means every library."""
+
+    async def require(self, request: Any, permission: str, resource_type: str, resource_id: str, *,
+                      library_id: str | None = None) -> None:
+        """Raise :class:`~revenge_hookspecs.errors.NotFound` unless :meth:`can` is true."""
+
+
+@runtime_checkable
 class PluginContext(Protocol):
     """Everything a plugin gets from the host.
 
@@ -93,6 +117,7 @@ class PluginContext(Protocol):
     :ivar jobs: the job queue.
     :ivar events: the event bus.
     :ivar search: the search index.
+    :ivar access: who is calling a route and which libraries and items they may see.
     """
 
     name: str
@@ -104,6 +129,7 @@ class PluginContext(Protocol):
     jobs: PluginJobs
     events: PluginEvents
     search: PluginSearch
+    access: PluginAccess
 
     def http_client(self, **kwargs: Any) -> AbstractAsyncContextManager[Any]:
         """An ``aiohttp.ClientSession`` with the host's timeouts and User-Agent.

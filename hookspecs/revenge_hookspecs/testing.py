@@ -59,9 +59,10 @@ import pytest
 from . import __version__, specs
 from .config import ConfigError, structure_plugin_config
 from .db import bind_models, physical_table
-from .errors import ApiError
+from .errors import ApiError, NotFound
 from .types import (
     REGISTRATION_KINDS,
+    Caller,
     Event,
     EventHandler,
     Events,
@@ -1029,11 +1030,51 @@ class MemorySearch:
 # --- the context ---------------------------------------------------------------------------------
 
 
+class MemoryAccess:
+    """Stand-in for ``context.access``: everything is visible until :meth:`only` narrows it.
+
+    ``caller_as`` is the :class:`~revenge_hookspecs.types.Caller` every request seems to come
+    from (an admin by default; set it to ``None`` to test an anonymous request).
+    """
+
+    def __init__(self) -> None:
+        self.caller_as: Caller | None = Caller(user_id=1, username="tester", roles=frozenset({"admin"}),
+                                               scopes=frozenset({"read", "write", "admin", "legacy:read"}))
+        self._allowed: set[tuple[str, str]] | None = None
+
+    def only(self, *, libraries: Iterable[Any] = (), items: Iterable[Any] = ()) -> None:
+        """From now on the caller sees just these libraries (and their items) and items."""
+        self._allowed = {("library", str(x)) for x in libraries} | {("item", str(x)) for x in items}
+
+    def caller(self, request: Any) -> Caller | None:
+        return self.caller_as
+
+    async def can(self, request: Any, permission: str, resource_type: str, resource_id: str, *,
+                  library_id: str | None = None) -> bool:
+        if self.caller_as is None:
+            return False
+        if self._allowed is None:
+            return True
+        return ((resource_type, str(resource_id)) in self._allowed
+                or (library_id is not None and ("library", str(library_id)) in self._allowed))
+
+    async def visible_library_ids(self, request: Any, permission: str = "view") -> frozenset[str] | None:
+        if self.caller_as is None:
+            return frozenset()
+        return None if self._allowed is None else frozenset(i for t, i in self._allowed if t == "library")
+
+    async def require(self, request: Any, permission: str, resource_type: str, resource_id: str, *,
+                      library_id: str | None = None) -> None:
+        if not await self.can(request, permission, resource_type, resource_id, library_id=library_id):
+            raise NotFound()
+
+
 class HarnessContext:
     """The :class:`~revenge_hookspecs.PluginContext` the kit hands the plugin."""
 
     def __init__(self, *, name: str, config: Any, data_dir: Path, logger: Any, db: HarnessDatabase,
-                 cache: MemoryCache, jobs: RecordingJobs, events: RecordingEvents, search: MemorySearch):
+                 cache: MemoryCache, jobs: RecordingJobs, events: RecordingEvents, search: MemorySearch,
+                 access: MemoryAccess):
         self.name = name
         self.config = config
         self._data_dir = data_dir
@@ -1043,6 +1084,7 @@ class HarnessContext:
         self.jobs = jobs
         self.events = events
         self.search = search
+        self.access = access
 
     @property
     def data_dir(self) -> Path:
@@ -1232,9 +1274,11 @@ class PluginHarness:
         self.events = RecordingEvents(self.name, lambda: self._live_registrations("event_handlers"),
                                       on_error=self._handler_failed)
         self.search = MemorySearch(lambda: {d.name: d for d in self._live_registrations("search_documents")})
+        self.access = MemoryAccess()
         self.context = HarnessContext(
             name=self.name, config=self.config, data_dir=self.host.data_dir / "plugins" / self.name,
             logger=bound, db=self.db, cache=self.cache, jobs=self.jobs, events=self.events, search=self.search,
+            access=self.access,
         )
 
     def _migrate(self) -> list[str]:

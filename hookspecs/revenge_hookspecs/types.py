@@ -373,6 +373,22 @@ class Identity:
 
 
 @attrs.frozen
+class Caller:
+    """Who made an HTTP request, as a plugin sees it.
+
+    :param user_id: the user.
+    :param username: for display and logs.
+    :param roles: the user's roles (``admin``, ``moderator``, ``user``, ``guest``, custom).
+    :param scopes: what the credential may do (``read``, ``write``, ``admin``, ``legacy:read``).
+    """
+
+    user_id: int
+    username: str
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+
+
+@attrs.frozen
 class AuthProvider:
     """A way to log in besides the built-in password (OIDC, LDAP, a reverse proxy header).
 

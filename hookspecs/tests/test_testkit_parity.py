@@ -889,3 +889,24 @@ async def test_a_stopped_plugin_answers_404(web_client):
     await harness.shutdown()
     response = await client.get("/api/v1/web/1")
     assert (response.status, (await response.json())["code"]) == (404, "not_found")
+
+
+async def test_the_kits_access_stand_in_hides_what_only_excludes(revenge_plugin):
+    from aiohttp import web
+
+    class Shelf:
+        @hookimpl
+        def revenge_routes(self, context):
+            async def shelf(request):
+                await context.access.require(request, "view", "library", request.match_info["lib"])
+                return web.json_response({"caller": context.access.caller(request).username})
+
+            return Route("GET", "/shelf/{lib}", shelf, permission="library:view")
+
+    harness = revenge_plugin(Shelf(), name="shelf")
+    async with harness.client() as client:
+        assert (await client.get("/api/v1/shelf/films")).status == 200
+        harness.access.only(libraries=["films"])
+        assert (await client.get("/api/v1/shelf/films")).status == 200
+        assert (await client.get("/api/v1/shelf/music")).status == 404
+        assert await harness.access.visible_library_ids(None) == frozenset({"films"})

@@ -133,9 +133,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                               on_plugin_error=host.record_runtime_error)
     app[SERVICES] = services
     from ..identity.authorizer import IDENTITY
-    from ..identity.service import Identity
 
-    app[IDENTITY] = Identity(services)
+    app[IDENTITY] = services.identity
     host.bind(services)
     try:
         applied = await services.db.run(upgrade, services.db.database, core_set())
