@@ -139,3 +139,14 @@ async def test_postgres_pool_warms_prunes_idle_and_drops_dead_connections(config
         assert await db.run(lambda: db.database.execute_sql("SELECT 1").fetchone()) == (1,)
     finally:
         db.close()
+
+
+async def test_a_route_without_a_declared_permission_stops_startup(aiohttp_client, sqlite_config) -> None:
+    app = create_app(sqlite_config, plugins={})
+
+    async def sneaky(request):
+        return None
+
+    app.router.add_get("/api/v2/sneaky", sneaky)
+    with pytest.raises(RuntimeError, match=r"routes without a declared permission .*GET /api/v2/sneaky"):
+        await aiohttp_client(app)

@@ -119,8 +119,20 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     }
     for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
         app.router.add_route(method, API_PREFIX + "/{tail:.*}", plugin_catch_all)
+    # Checked before the lifespan opens anything, so a refusal leaves nothing running.
+    app.on_startup.insert(0, _check_every_route_declares_a_permission)
     app.cleanup_ctx.append(lifespan)
     return app
+
+
+async def _check_every_route_declares_a_permission(app: web.Application) -> None:
+    """Refuse to start with a route that bypassed the route table (and so its permission)."""
+    table = app[ROUTES]
+    undeclared = [f"{route.method} {route.resource.canonical}" for route in app.router.routes()
+                  if route.handler is not plugin_catch_all and table.entry_for(route) is None]
+    if undeclared:
+        raise RuntimeError("routes without a declared permission (add them through the route table): "
+                           + ", ".join(undeclared))
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
