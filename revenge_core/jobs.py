@@ -37,7 +37,7 @@ from huey.consumer import BaseProcess, Consumer, Worker
 from huey.registry import Message
 from loguru import logger
 
-from revenge_hookspecs.types import Job, Schedule
+from revenge_hookspecs.types import Job, Schedule, job_payload
 
 from .config import Config
 from .plugins.registry import Registry
@@ -87,22 +87,6 @@ def due_schedules(schedules: Iterable[tuple[str, Schedule]], at: datetime) -> li
             due.append((plugin, schedule))
     return due
 
-
-def _json_payload(job: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The payload as the job will receive it, after a JSON round trip."""
-    if payload is None:
-        return {}
-    if not isinstance(payload, Mapping):
-        raise ValueError(f"the payload of job {job!r} must be a mapping of keyword arguments, "
-                         f"not {type(payload).__name__}")
-    keys = [key for key in payload if not isinstance(key, str)]
-    if keys:
-        raise ValueError(f"the payload of job {job!r} must have text keys, got {keys[0]!r}")
-    try:
-        text = json.dumps(dict(payload), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the payload of job {job!r} must be JSON-serialisable: {exc}") from None
-    return json.loads(text)
 
 
 # --- consumer plumbing ----------------------------------------------------------------------
@@ -299,7 +283,7 @@ class JobQueue:
             raise ValueError(f"job {job!r} belongs to plugin {owner!r}, which is disabled")
         if delay < 0:
             raise ValueError(f"the delay of job {job!r} must not be negative, got {delay}")
-        data = _json_payload(job, payload)
+        data = job_payload(job, payload)
         job_id = self._submit(job, data, 0, owner, delay=delay, priority=registered.priority)
         logger.debug("Queued job {} ({}){}", job, job_id, f" for plugin {plugin}" if plugin else "")
         return job_id

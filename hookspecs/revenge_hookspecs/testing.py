@@ -73,6 +73,7 @@ from .types import (
     SearchField,
     flatten,
     is_core_route_path,
+    job_payload,
     registration_key,
 )
 
@@ -417,22 +418,6 @@ class MemoryCache:
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def _job_payload(job: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The payload as the job will receive it, after a JSON round trip (the server's rules)."""
-    if payload is None:
-        return {}
-    if not isinstance(payload, Mapping):
-        raise ValueError(f"the payload of job {job!r} must be a mapping of keyword arguments, "
-                         f"not {type(payload).__name__}")
-    keys = [key for key in payload if not isinstance(key, str)]
-    if keys:
-        raise ValueError(f"the payload of job {job!r} must have text keys, got {keys[0]!r}")
-    try:
-        text = json.dumps(dict(payload), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the payload of job {job!r} must be JSON-serialisable: {exc}") from None
-    return json.loads(text)
-
 
 _CRON_DASH = re.compile(r"(\d+)-(\d+)(?:/(\d+))?")
 _CRON_EVERY = re.compile(r"\*/(\d+)")
@@ -540,7 +525,7 @@ class RecordingJobs:
             raise ValueError(f"job {job!r} belongs to plugin {self._plugin!r}, which is disabled")
         if delay < 0:
             raise ValueError(f"the delay of job {job!r} must not be negative, got {delay}")
-        queued = QueuedJob(id=str(uuid.uuid4()), job=job, payload=_job_payload(job, payload), delay=delay,
+        queued = QueuedJob(id=str(uuid.uuid4()), job=job, payload=job_payload(job, payload), delay=delay,
                            priority=registered.priority)
         self.enqueued.append(queued)
         self.pending.append(queued)

@@ -8,6 +8,7 @@ awaits with its own timeout and error handling.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
@@ -294,6 +295,27 @@ class Job:
     queue: str = "default"
     priority: int = 0
     timeout: float | None = None
+
+
+def job_payload(job: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The payload a job receives: a mapping with text keys, after one JSON round trip.
+
+    The server's queue and the test kit both apply this rule, so a payload that passes in a
+    plugin's tests passes in the server. :raises ValueError: saying what is wrong.
+    """
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"the payload of job {job!r} must be a mapping of keyword arguments, "
+                         f"not {type(payload).__name__}")
+    keys = [key for key in payload if not isinstance(key, str)]
+    if keys:
+        raise ValueError(f"the payload of job {job!r} must have text keys, got {keys[0]!r}")
+    try:
+        text = json.dumps(dict(payload), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the payload of job {job!r} must be JSON-serialisable: {exc}") from None
+    return json.loads(text)
 
 
 @attrs.frozen

@@ -15,11 +15,9 @@ from aiohttp import web
 from revenge_hookspecs.errors import ApiError, BadRequest
 from revenge_hookspecs.types import PUBLIC
 
-from ...http.errors import error_response
 from ..activity import client_ip
 from ..authn import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, LoginResult, MfaChallenge
 from ..authorizer import IDENTITY
-from ..lockout import TooManyAttempts
 from ..principal import PRINCIPAL, Principal
 
 AUTH_PATH = "/api/v1/auth"
@@ -74,11 +72,6 @@ def _require_session(principal: Principal) -> str:
     return principal.session_id
 
 
-def _too_many(request: web.Request, exc: TooManyAttempts) -> web.Response:
-    return error_response(request, exc.status, exc.code, exc.message, exc.details,
-                          headers={"Retry-After": str(exc.retry_after)})
-
-
 def _set_cookies(request: web.Request, response: web.StreamResponse, result: LoginResult, csrf: str) -> None:
     auth = request.app[IDENTITY].config.auth
     common: dict[str, Any] = {"secure": auth.cookie_secure, "samesite": "Lax"}
@@ -126,10 +119,7 @@ async def login(request: web.Request) -> web.Response:
     cookie = _flag(body, "cookie")
     device = _text(body, "device")
     authn = request.app[IDENTITY].authn
-    try:
-        result = await authn.login(request, login_name, body.get("password"), cookie=cookie, device=device)
-    except TooManyAttempts as exc:
-        return _too_many(request, exc)
+    result = await authn.login(request, login_name, body.get("password"), cookie=cookie, device=device)
     if isinstance(result, MfaChallenge):
         return web.json_response({"mfa_required": True, "mfa_token": result.mfa_token}, headers=NO_STORE)
     return _token_response(request, result, cookie=cookie)
@@ -140,11 +130,8 @@ async def login_mfa(request: web.Request) -> web.Response:
     body = await _body(request)
     cookie = _flag(body, "cookie") if "cookie" in body else None
     authn = request.app[IDENTITY].authn
-    try:
-        result = await authn.login_mfa(request, body.get("mfa_token"), code=body.get("code"),
-                                       backup_code=body.get("backup_code"), cookie=cookie)
-    except TooManyAttempts as exc:
-        return _too_many(request, exc)
+    result = await authn.login_mfa(request, body.get("mfa_token"), code=body.get("code"),
+                                   backup_code=body.get("backup_code"), cookie=cookie)
     return _token_response(request, result, cookie=result.cookie_mode)
 
 
@@ -245,12 +232,9 @@ async def totp_disable(request: web.Request) -> web.Response:
     principal = _principal(request)
     _require_session(principal)
     body = await _body(request)
-    try:
-        await request.app[IDENTITY].totp.disable(principal.user_id, code=body.get("code"),
-                                                 password=body.get("password"), request=request,
-                                                 ip=client_ip(request))
-    except TooManyAttempts as exc:
-        return _too_many(request, exc)
+    await request.app[IDENTITY].totp.disable(principal.user_id, code=body.get("code"),
+                                             password=body.get("password"), request=request,
+                                             ip=client_ip(request))
     return web.Response(status=204)
 
 
