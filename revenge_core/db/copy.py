@@ -851,7 +851,7 @@ def _copy(
     batch_size: int,
     progress: Progress,
 ) -> tuple[list[TableReport], list[str]]:
-    with target.atomic() as transaction, source.atomic():
+    with target.atomic() as transaction, source.atomic(lock_type="DEFERRED"):  # a read snapshot, no write lock
         # The first read fixes the source snapshot; everything below reads from it.
         source.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
         found = _read_source(source, migration_sets)

@@ -146,7 +146,9 @@ def open_peewee_database(config: Config) -> peewee.Database:
         )
     path = config.sqlite_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=30)
+    # IMMEDIATE: a transaction takes the write lock when it begins, waiting out the busy
+    # timeout, instead of upgrading a read snapshot later and failing at once with BUSY.
+    return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=30, lock_type="IMMEDIATE")
 
 
 class Database:
