@@ -13,6 +13,7 @@ import fcntl
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import peewee
@@ -21,6 +22,9 @@ from playhouse.migrations import Migration, MigrationError, Runner
 
 import revenge_core.migrations
 from revenge_hookspecs.db import physical_table
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 CORE = "core"
 CORE_MIGRATIONS = Path(revenge_core.migrations.__file__).parent
@@ -42,12 +46,15 @@ def core_set() -> MigrationSet:
     return MigrationSet(CORE, CORE_MIGRATIONS)
 
 
-def make_runner(database: peewee.Database, migration_set: MigrationSet) -> Runner:
+def make_runner(database: peewee.Database, migration_set: MigrationSet, config: Config | None = None) -> Runner:
     schema, table = physical_table(database, "shared", migration_set.history_table)
     runner = Runner(database, directory=str(migration_set.directory), table_name=table, schema=schema)
     # History lives in `shared`, but the migrator scripts get works on the default schema
     # (`public`); scripts name shared/qar tables through revenge_hookspecs.db.physical_table.
     runner.migrator = SchemaMigrator.from_database(database)
+    # Scripts that transform data with the server's keys (encrypting stored secrets) read
+    # the configuration here; None when the caller has none.
+    runner.migrator.config = config
     return runner
 
 
@@ -77,19 +84,24 @@ def _ensure_schemas(database: peewee.Database) -> None:
             database.execute_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
-def upgrade(database: peewee.Database, migration_set: MigrationSet, target: str | None = None) -> list[str]:
-    """Apply pending migrations; returns the names applied."""
+def upgrade(database: peewee.Database, migration_set: MigrationSet, target: str | None = None, *,
+            config: Config | None = None) -> list[str]:
+    """Apply pending migrations; returns the names applied.
+
+    :param config: the server's configuration, for scripts that need its keys.
+    """
     if not migration_set.directory.is_dir():
         raise MigrationError(f"{migration_set.name}: no migrations folder at {migration_set.directory}")
     with database.connection_context(), migration_lock(database):
         _ensure_schemas(database)
-        return make_runner(database, migration_set).up(target)
+        return make_runner(database, migration_set, config).up(target)
 
 
-def downgrade(database: peewee.Database, migration_set: MigrationSet, target: str | None = None) -> list[str]:
+def downgrade(database: peewee.Database, migration_set: MigrationSet, target: str | None = None, *,
+              config: Config | None = None) -> list[str]:
     """Revert the newest migration, or every one back through ``target``."""
     with database.connection_context(), migration_lock(database):
-        return make_runner(database, migration_set).down(target)
+        return make_runner(database, migration_set, config).down(target)
 
 
 def status(database: peewee.Database, migration_set: MigrationSet) -> list[Migration]:

@@ -237,6 +237,7 @@ class ActivityLog:
             # Daily housekeeping of everything identity keeps only for a while.
             await self.identity.sessions.prune()
             await self.identity.lockout.prune()
+            await self.identity.tokens.prune_spent()
             return await self.prune_expired()
 
         return {

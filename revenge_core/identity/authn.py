@@ -47,6 +47,8 @@ CSRF_COOKIE = "revenge_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_LOGIN_LENGTH = 254
+CSRF_FAILED = "csrf_failed"
+MFA_TOKEN_USED = "This MFA token was already used; log in again."
 
 
 def invalid_credentials() -> ApiError:
@@ -145,7 +147,7 @@ class Authenticator:
         header = request.headers.get(CSRF_HEADER, "")
         same = hmac.compare_digest(cookie.encode("utf-8", "replace"), header.encode("utf-8", "replace"))
         if not (cookie and same and self.csrf_valid(cookie, session_id)):
-            raise ApiError(403, "csrf_failed", f"Requests authenticated by cookie must send the {CSRF_HEADER} "
+            raise ApiError(403, CSRF_FAILED, f"Requests authenticated by cookie must send the {CSRF_HEADER} "
                            f"header with the value of the {CSRF_COOKIE} cookie.")
 
     # --- logging in -------------------------------------------------------------------------
@@ -195,10 +197,10 @@ class Authenticator:
     async def login_mfa(self, request: web.BaseRequest, mfa_token: Any, *, code: Any = None,
                         backup_code: Any = None, cookie: bool | None = None) -> LoginResult:
         """The second step: an MFA token from :meth:`login` and a TOTP or backup code."""
-        claims = self.identity.tokens.verify_mfa(mfa_token)
-        used_key = f"identity:mfa-used:{claims['jti']}"
-        if await self.identity.cache.get(used_key):
-            raise invalid_token("This MFA token was already used; log in again.")
+        tokens = self.identity.tokens
+        claims = tokens.verify_mfa(mfa_token)
+        if await tokens.is_spent(claims["jti"]):
+            raise invalid_token(MFA_TOKEN_USED)
         user = await self._run(lambda: User.get_or_none(User.id == claims["user_id"]))
         if user is None or not user.enabled or not user.totp_enabled:
             raise invalid_token("The MFA token is invalid or has expired; log in again.")
@@ -220,7 +222,10 @@ class Authenticator:
                          target_type="user", target_id=user.id, success=False,
                          details={"reason": "invalid_code", "step": "mfa"})
             raise ApiError(401, "invalid_code", "The code is wrong or was already used.")
-        await self.identity.cache.set(used_key, True, ttl=600)
+        # The claim that counts (the check above only answers early): one request, on any
+        # instance, spends the token.
+        if not await tokens.spend(claims["jti"], "mfa", claims["exp"]):
+            raise invalid_token(MFA_TOKEN_USED)
         use_cookie = bool(claims.get("cookie")) if cookie is None else bool(cookie)
         device = claims.get("device") if isinstance(claims.get("device"), str) else ""
         return await self._complete(request, user, ip, cookie=use_cookie, device=device, method=method)
@@ -249,10 +254,11 @@ class Authenticator:
     async def refresh(self, request: web.BaseRequest, refresh_token: Any) -> LoginResult:
         identity = self.identity
         rotation = await identity.tokens.rotate(refresh_token)
-        access, expires_in = identity.tokens.issue_access(rotation.user_id, rotation.session_id, SCOPES)
         await record(identity, "token.refresh", request=request, actor_id=rotation.user_id, actor=rotation.username,
-                     target_type="session", target_id=rotation.session_id)
-        return LoginResult({}, rotation.session_id, access, expires_in, rotation.refresh_token, rotation.cookie_mode)
+                     target_type="session", target_id=rotation.session_id,
+                     details={"concurrent": True} if rotation.concurrent else None)
+        return LoginResult({}, rotation.session_id, rotation.access_token, rotation.expires_in,
+                           rotation.refresh_token, rotation.cookie_mode)
 
     async def logout(self, request: web.BaseRequest, session_id: str | None) -> bool:
         """End a session; False when there was none to end."""

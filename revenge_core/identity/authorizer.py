@@ -2,6 +2,13 @@
 
 Deny by default: a route that is not ``public`` needs a caller (401 otherwise) whose roles
 and credential scopes grant the route's permission (403 otherwise).
+
+A public route works without credentials, and a credential that does not work (an expired
+token sent to the login route...) is not used rather than refused; why it failed is kept
+under ``AUTH_ERROR`` for handlers that need a caller after all
+(:func:`~.principal.require_caller`).
+A CSRF failure is never passed over: a cookie request on an unsafe method without the
+right ``X-CSRF-Token`` answers 403 ``csrf_failed`` on every route.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from revenge_hookspecs.errors import ApiError
 from revenge_hookspecs.types import PUBLIC
 
 from ..http.routing import RouteEntry
-from .principal import PRINCIPAL
+from .authn import CSRF_FAILED
+from .principal import AUTH_ERROR, PRINCIPAL
 from .service import Identity
 
 IDENTITY: web.AppKey[Identity] = web.AppKey("identity", Identity)
@@ -24,8 +32,11 @@ async def authorize(request: web.Request, entry: RouteEntry) -> None:
         # A stale token must not break a public route such as login; it just is not used.
         try:
             request[PRINCIPAL] = await identity.authn.authenticate(request)
-        except ApiError:
+        except ApiError as error:
+            if error.code == CSRF_FAILED:
+                raise
             request[PRINCIPAL] = None
+            request[AUTH_ERROR] = error
         return
     principal = await identity.authn.authenticate(request)
     request[PRINCIPAL] = principal

@@ -1,7 +1,8 @@
 """Identity and access tables, all in the ``shared`` schema.
 
 Secrets are never stored as given: passwords as bcrypt hashes, refresh tokens, API keys and
-backup codes as SHA-256 digests of high-entropy random values.
+backup codes as SHA-256 digests of high-entropy random values. Secrets the server must read
+back (TOTP secrets, secret settings) are encrypted (see ``crypto``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class User(Shared):
     avatar_url = peewee.CharField(max_length=1024, default="")
     password_hash = peewee.CharField(max_length=128)
     enabled = peewee.BooleanField(default=True)
-    totp_secret = peewee.CharField(max_length=64, null=True)
+    totp_secret = peewee.CharField(max_length=255, null=True)  # encrypted (crypto.SecretBox)
     totp_enabled = peewee.BooleanField(default=False)
     password_changed_at = peewee.DateTimeField(default=utcnow)
     created_at = peewee.DateTimeField(default=utcnow)
@@ -62,6 +63,21 @@ class RefreshToken(Shared):
 
     class Meta:
         table_name = "refresh_tokens"
+
+
+class UsedToken(Shared):
+    """A single-use token (an MFA token's ``jti``) already spent, kept until it would expire.
+
+    Inserting the row is the claim: the primary key lets exactly one request, on any
+    instance, spend a token (migration 0006).
+    """
+
+    jti = peewee.CharField(primary_key=True, max_length=64)
+    purpose = peewee.CharField(max_length=32)
+    expires_at = peewee.DateTimeField(index=True)
+
+    class Meta:
+        table_name = "used_tokens"
 
 
 class LoginAttempt(Shared):
@@ -196,6 +212,6 @@ class SetupStep(Shared):
 
 
 IDENTITY_MODELS: list[type[peewee.Model]] = [
-    User, Session, RefreshToken, LoginAttempt, BackupCode, ApiKey, Group, GroupMember, CasbinRule, Grant,
+    User, Session, RefreshToken, UsedToken, LoginAttempt, BackupCode, ApiKey, Group, GroupMember, CasbinRule, Grant,
     Activity, ServerSetting, UserPreference, SetupStep,
 ]

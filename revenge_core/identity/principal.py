@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 from aiohttp import web
 
+from revenge_hookspecs.errors import ApiError
+
 SCOPES = frozenset({"read", "write", "admin", "legacy:read"})
 
 
@@ -30,3 +32,19 @@ class Principal:
 
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", object)
+# On a public route, why the credential the request carried did not authenticate (absent when
+# it carried none or it worked). Handlers that need a caller after all answer with it.
+AUTH_ERROR: web.RequestKey[ApiError] = web.RequestKey("auth_error", ApiError)
+
+
+def require_caller(request: web.Request, message: str, details: dict[str, str] | None = None) -> Principal:
+    """The caller of a public route that needs one after all (setup once an admin exists).
+
+    Without one: the error of the credential the request carried (``invalid_token``,
+    ``invalid_api_key``...), so a client knows to refresh rather than to log in, or else
+    401 ``unauthorized`` with ``message``.
+    """
+    principal = request.get(PRINCIPAL)
+    if isinstance(principal, Principal):
+        return principal
+    raise request.get(AUTH_ERROR) or ApiError(401, "unauthorized", message, details or {})

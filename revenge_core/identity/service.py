@@ -39,6 +39,13 @@ class Identity:
         return Tokens(self)
 
     @cached_property
+    def secret_box(self) -> Any:
+        """Encryption at rest (``encryption.key``, or the key generated in the data folder)."""
+        from .crypto import SecretBox
+
+        return SecretBox.from_config(self.config)
+
+    @cached_property
     def sessions(self) -> Any:
         from .sessions import Sessions
 

@@ -4,7 +4,8 @@ Every access token names its session (``sid``). A request is accepted only while
 session exists, is not revoked and has not expired, so revoking a session ends its access
 tokens at once rather than when they expire. The check is cached for a few seconds in the
 shared cache; revoking deletes the cached entry (on every instance, through the cache's
-invalidation), so revocation is immediate.
+invalidation), so revocation is immediate. Filling the cache re-reads the row after
+storing it, so a fill that raced with a revoke cannot put the live state back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 CACHE_PREFIX = "identity:session:"
 CACHE_TTL = 30.0
 TOUCH_INTERVAL = 60.0
+FILL_ATTEMPTS = 3
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -103,28 +105,51 @@ class Sessions:
 
     async def check(self, session_id: str, user_id: int) -> bool:
         """Whether the session is live and belongs to ``user_id``; notes activity."""
-        key = CACHE_PREFIX + session_id
-        state = await self.cache.get(key)
+        state = await self.cache.get(CACHE_PREFIX + session_id)
         if not isinstance(state, dict):
-            def load() -> dict[str, Any]:
-                row = Session.get_or_none(Session.id == session_id)
-                if row is None:
-                    return {"live": False}
-                return {"live": row.revoked_at is None, "user_id": row.user_id,
-                        "expires": row.expires_at.replace(tzinfo=datetime.UTC).timestamp(),
-                        "touched": row.last_activity_at.replace(tzinfo=datetime.UTC).timestamp()}
-
-            state = await self._run(load)
-            await self.cache.set(key, state, ttl=CACHE_TTL)
+            state = await self._fill(session_id)
         now = time.time()
         if not state.get("live") or state.get("user_id") != user_id or state.get("expires", 0) <= now:
             return False
         if now - state.get("touched", 0) >= TOUCH_INTERVAL:
-            await self._run(lambda: Session.update(last_activity_at=utcnow())
-                            .where(Session.id == session_id, Session.revoked_at.is_null()).execute())
-            state["touched"] = now
-            await self.cache.set(key, state, ttl=CACHE_TTL)
+            touched = await self._run(lambda: Session.update(last_activity_at=utcnow())
+                                      .where(Session.id == session_id, Session.revoked_at.is_null()).execute())
+            # Dropped, not rewritten: writing the state here could undo a revoke made meanwhile.
+            await self.forget(session_id)
+            return bool(touched)
         return True
+
+    async def _load_state(self, session_id: str) -> dict[str, Any]:
+        """What the cache keeps of a session, read from the database."""
+        def load() -> dict[str, Any]:
+            row = Session.get_or_none(Session.id == session_id)
+            if row is None:
+                return {"live": False}
+            return {"live": row.revoked_at is None, "user_id": row.user_id,
+                    "expires": row.expires_at.replace(tzinfo=datetime.UTC).timestamp(),
+                    "touched": row.last_activity_at.replace(tzinfo=datetime.UTC).timestamp()}
+
+        return await self._run(load)
+
+    async def _fill(self, session_id: str) -> dict[str, Any]:
+        """Load a session's state into the cache without racing a revoke.
+
+        A revoke commits to the database, then drops the cached entry. A fill that read the
+        row before the revoke could store its copy after that drop and keep the revoked
+        session alive for the cache's lifetime. So after storing, the fill reads the row
+        again: a change committed before that read is seen here and stored; one committed
+        after it is followed by its own drop, which comes after this store.
+        """
+        key = CACHE_PREFIX + session_id
+        state = await self._load_state(session_id)
+        for _ in range(FILL_ATTEMPTS):
+            await self.cache.set(key, state, ttl=CACHE_TTL)
+            fresh = await self._load_state(session_id)
+            if fresh == state:
+                return state
+            state = fresh
+        await self.forget(session_id)  # the row keeps changing: cache nothing
+        return state
 
     async def forget(self, session_id: str) -> None:
         """Drop the cached state of a session (after any change to it)."""

@@ -1,10 +1,11 @@
 """Server settings and per-user preferences: declared, typed and validated.
 
 A setting is declared once (:class:`SettingSpec`) with its type, default, rules and two
-flags: ``secret`` values are never returned by the API (only whether they are set), and
-``public`` ones are readable without credentials (``GET /api/v1/settings/public``). Values
-live in ``shared.server_settings`` as JSON, so every instance sees the same ones; a key
-without a row has its default.
+flags: ``secret`` values are never returned by the API (only whether they are set) and are
+stored encrypted (``{"$encrypted": "v1:..."}``, see ``crypto``), and ``public`` ones are
+readable without credentials (``GET /api/v1/settings/public``). Values live in
+``shared.server_settings`` as JSON, so every instance sees the same ones; a key without a
+row has its default.
 
 ``plugins.<name>`` rows hold the configuration admins give plugins over the API; they are
 not declared settings and are read and written only through the plugin admin API.
@@ -31,6 +32,7 @@ from .activity import redact
 from .models import ServerSetting, UserPreference
 
 if TYPE_CHECKING:
+    from .crypto import SecretBox
     from .service import Identity
 
 TYPES = ("string", "integer", "number", "boolean", "string_list")
@@ -38,6 +40,8 @@ LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 PIN = re.compile(r"^[0-9]{4,12}$")
 ARR_SERVICES = ("radarr", "sonarr", "lidarr", "whisparr", "prowlarr", "readarr")
 PLUGIN_PREFIX = "plugins."
+SEALED = "$encrypted"
+SETTING_PURPOSE = "setting"
 
 
 class SettingError(ApiError):
@@ -222,6 +226,24 @@ def _load(text: str) -> Any:
     return json.loads(text)
 
 
+def is_sealed(stored: Any) -> bool:
+    """Whether a decoded stored value is an encrypted secret."""
+    return isinstance(stored, dict) and set(stored) == {SEALED}
+
+
+def seal(box: SecretBox, key: str, value: Any) -> dict[str, str]:
+    """The stored form of secret setting ``key``: its JSON encrypted, bound to the key's name."""
+    return {SEALED: box.encrypt(SETTING_PURPOSE, _dump(value), context=key)}
+
+
+def unseal(box: SecretBox, key: str, stored: Any) -> Any:
+    """The value of a stored setting; encrypted ones are decrypted, others returned as they are
+    (a setting declared secret later is encrypted the next time it is written)."""
+    if not is_sealed(stored):
+        return stored
+    return _load(box.decrypt(SETTING_PURPOSE, stored[SEALED], context=key))
+
+
 def _body_mapping(changes: Any) -> Mapping[str, Any]:
     if not isinstance(changes, Mapping) or not changes:
         raise ApiError(400, "bad_request", "Send a JSON object of keys and their new values.")
@@ -249,11 +271,21 @@ class Settings:
 
     # --- raw rows ---
 
+    def _decoded(self, rows: Iterable[ServerSetting]) -> dict[str, Any]:
+        values = {row.key: _load(row.value) for row in rows}
+        # The key is only touched when there is something to decrypt (it may be generated on first use).
+        return {key: unseal(self.identity.secret_box, key, value) if is_sealed(value) else value
+                for key, value in values.items()}
+
     def _read_rows(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
         query = ServerSetting.select()
         if keys is not None:
             query = query.where(ServerSetting.key.in_(list(keys)))
-        return {row.key: _load(row.value) for row in query}
+        return self._decoded(query)
+
+    def _stored_form(self, key: str, value: Any) -> str:
+        spec = self.specs.get(key)
+        return _dump(seal(self.identity.secret_box, key, value) if spec is not None and spec.secret else value)
 
     def _write_rows(self, values: Mapping[str, Any], updated_by: int | None) -> None:
         with self.db.database.atomic():
@@ -261,10 +293,10 @@ class Settings:
                 if value is None:
                     ServerSetting.delete().where(ServerSetting.key == key).execute()
                     continue
-                now = utcnow()
-                ServerSetting.insert(key=key, value=_dump(value), updated_at=now, updated_by=updated_by).on_conflict(
+                now, text = utcnow(), self._stored_form(key, value)
+                ServerSetting.insert(key=key, value=text, updated_at=now, updated_by=updated_by).on_conflict(
                     conflict_target=[ServerSetting.key],
-                    update={ServerSetting.value: _dump(value), ServerSetting.updated_at: now,
+                    update={ServerSetting.value: text, ServerSetting.updated_at: now,
                             ServerSetting.updated_by: updated_by},
                 ).execute()
 
@@ -278,11 +310,8 @@ class Settings:
         await self._run(self._write_rows, {key: value}, updated_by)
 
     async def raw_with_prefix(self, prefix: str) -> dict[str, Any]:
-        def read() -> dict[str, Any]:
-            rows = ServerSetting.select().where(ServerSetting.key.startswith(prefix))
-            return {row.key: _load(row.value) for row in rows}
-
-        return await self._run(read)
+        return await self._run(lambda: self._decoded(
+            ServerSetting.select().where(ServerSetting.key.startswith(prefix))))
 
     # --- declared settings ---
 

@@ -30,7 +30,7 @@ from revenge_hookspecs.errors import ApiError
 from ..config import mask_url
 from ..db.models import utcnow
 from .models import Group, SetupStep, User
-from .principal import PRINCIPAL
+from .principal import require_caller
 from .settings import ARR_SERVICES, api_key, http_url
 from .users import ADMIN_ROLE, UserError, maybe_await
 
@@ -123,10 +123,8 @@ class Setup:
         if state.closed:
             raise ApiError(409, "setup_closed", "Setup is complete; change settings through the admin API.")
         if state.admin_exists:
-            principal = request.get(PRINCIPAL)
-            if principal is None:
-                raise ApiError(401, "unauthorized", "An admin exists: sign in as an admin to continue setup.",
-                               {"permission": SETUP_PERMISSION})
+            principal = require_caller(request, "An admin exists: sign in as an admin to continue setup.",
+                                       {"permission": SETUP_PERMISSION})
             if not await maybe_await(self.identity.rbac.allowed(principal, SETUP_PERMISSION)):
                 raise ApiError(403, "forbidden", "Continuing setup needs the admin:settings permission.",
                                {"permission": SETUP_PERMISSION})

@@ -11,15 +11,23 @@ data folder: they must set ``auth.jwt_secret`` (``REVENGE_JWT_SECRET``) to one v
 
 Refresh tokens are opaque random strings. Only their SHA-256 digest is stored. Each one is
 single use: refreshing marks it used and issues the next one. Presenting a used token
-again means it was copied; the whole session is revoked.
+again means it was copied; the whole session is revoked. One exception keeps browser tabs
+that refresh at the same moment from ending their own session: within
+``auth.refresh_grace_seconds`` of a rotation, the token just rotated gets the very tokens
+that rotation issued (kept encrypted in the shared cache, keyed by the old token's digest),
+and nothing is revoked or rotated again.
+
+MFA tokens are single use too: spending one inserts its ``jti`` into ``shared.used_tokens``,
+which only one request on any instance can do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import hmac
-import os
+import json
 import secrets
 import time
 import uuid
@@ -35,20 +43,25 @@ from revenge_hookspecs.db import is_sqlite
 from revenge_hookspecs.errors import ApiError
 
 from ..db.models import utcnow
-from .models import IDENTITY_MODELS, RefreshToken, Session, User
+from .crypto import MIN_SECRET_LENGTH, load_or_create_key_file
+from .models import RefreshToken, Session, UsedToken, User
 from .principal import SCOPES
 
 if TYPE_CHECKING:
     from .service import Identity
 
 ALGORITHM = "HS256"
-MIN_SECRET_LENGTH = 32
 SECRET_FILE = Path("secrets") / "jwt_secret"
 MFA_TOKEN_TTL = 300
 MAX_TOKEN_LENGTH = 4096
 ACCESS_CLAIMS = ("sub", "sid", "iat", "exp", "jti", "scopes")
 # Clocks of instances behind one load balancer may differ a little.
 IAT_LEEWAY = 60
+SUCCESSOR_PREFIX = "identity:refresh-successor:"
+SUCCESSOR_PURPOSE = "refresh-successor"
+# How long a concurrent refresh waits for the rotating one to publish its tokens.
+SUCCESSOR_WAIT = 2.0
+SUCCESSOR_POLL = 0.05
 
 
 def digest(value: str) -> str:
@@ -66,40 +79,8 @@ def write_transaction(database: peewee.Database) -> Any:
 
 
 def load_or_create_secret(data_dir: Path) -> str:
-    """The generated signing secret under ``data_dir``, created (0600) when missing.
-
-    Creation is atomic across processes: the secret is written to a private temporary file
-    and hard-linked into place, so a second instance starting at the same moment either
-    wins or reads the winner's complete file.
-    """
-    path = Path(data_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        candidate = secrets.token_urlsafe(64)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(candidate + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-                logger.info("generated a JWT signing secret in {}; set auth.jwt_secret when running "
-                            "several hosts", path)
-            except FileExistsError:
-                pass
-        finally:
-            temporary.unlink(missing_ok=True)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        logger.warning("{} was readable by others (mode {:o}); restricting it to its owner", path, mode)
-        path.chmod(0o600)
-    secret = path.read_text(encoding="ascii").strip()
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise RuntimeError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters; "
-                           "delete the file to generate a new one, or set auth.jwt_secret")
-    return secret
+    """The generated signing secret under ``data_dir``, created (0600) when missing."""
+    return load_or_create_key_file(data_dir, SECRET_FILE, setting="auth.jwt_secret", what="a JWT signing secret")
 
 
 @attrs.frozen
@@ -114,13 +95,20 @@ class AccessClaims:
 
 @attrs.frozen
 class Rotation:
-    """The outcome of presenting a refresh token."""
+    """The outcome of presenting a refresh token: the session's next tokens.
+
+    ``concurrent`` marks the tokens of a rotation a moment earlier, handed out again to a
+    request that presented the same refresh token within the grace window.
+    """
 
     session_id: str
     user_id: int
     username: str
     cookie_mode: bool
     refresh_token: str
+    access_token: str
+    expires_in: int
+    concurrent: bool = False
 
 
 class Tokens:
@@ -221,56 +209,102 @@ class Tokens:
         claims["user_id"] = int(sub)
         return claims
 
+    # --- single-use tokens ------------------------------------------------------------------
+
+    async def spend(self, jti: str, purpose: str, expires_at: int) -> bool:
+        """Mark a single-use token as spent; False when it already was, here or on another instance.
+
+        :param expires_at: the token's ``exp``; the marker is kept until then.
+        """
+        until = datetime.datetime.fromtimestamp(expires_at, datetime.UTC).replace(tzinfo=None)
+        database = self.identity.db.database
+
+        def claim() -> bool:
+            try:
+                with database.atomic():
+                    UsedToken.insert(jti=jti, purpose=purpose, expires_at=until).execute()
+            except peewee.IntegrityError:
+                return False
+            return True
+
+        return await self.identity.run(claim)
+
+    async def is_spent(self, jti: str) -> bool:
+        """Whether :meth:`spend` already took this token."""
+        return await self.identity.run(lambda: UsedToken.select().where(UsedToken.jti == jti).exists())
+
+    async def prune_spent(self) -> int:
+        """Forget spent tokens past their expiry (they are refused as expired by then anyway)."""
+        return await self.identity.run(lambda: UsedToken.delete().where(UsedToken.expires_at < utcnow()).execute())
+
     # --- refresh tokens ---------------------------------------------------------------------
 
     @staticmethod
     def new_refresh_token() -> str:
         return secrets.token_urlsafe(32)
 
+    @property
+    def grace(self) -> float:
+        """Seconds a rotated refresh token still gets the tokens of its rotation (0: never)."""
+        return float(self.config.refresh_grace_seconds)
+
+    def _within_grace(self, used_at: datetime.datetime, now: datetime.datetime) -> bool:
+        return self.grace > 0 and now - used_at <= datetime.timedelta(seconds=self.grace)
+
     async def session_of(self, raw: Any) -> str | None:
-        """The session an unused refresh token belongs to, without using it up."""
+        """The session a refresh token belongs to, without using it up.
+
+        ``None`` for a token rotated longer ago than the grace window: it proves nothing about
+        holding the session any more.
+        """
         if not isinstance(raw, str) or not 20 <= len(raw) <= 128:
             return None
         token_hash = digest(raw)
-        db = self.identity.db
 
         def read() -> str | None:
-            db.bind(IDENTITY_MODELS)
             row = RefreshToken.get_or_none(RefreshToken.token_hash == token_hash)
-            # A rotated token proves nothing about holding the session any more.
-            return row.session_id if row is not None and row.used_at is None else None
+            if row is None or (row.used_at is not None and not self._within_grace(row.used_at, utcnow())):
+                return None
+            return row.session_id
 
-        return await db.run(read)
+        return await self.identity.run(read)
 
     async def rotate(self, raw: Any) -> Rotation:
-        """Exchange a refresh token for the next one.
+        """Exchange a refresh token for the session's next tokens.
+
+        Within the grace window after a rotation, the same token gets that rotation's tokens
+        again (``Rotation.concurrent``).
 
         :raises ApiError: 401 ``invalid_token`` for an unknown, expired or revoked token, and
-            for a token already used, in which case its whole session is revoked first.
+            for a token used before the grace window, in which case its whole session is
+            revoked first.
         """
         if not isinstance(raw, str) or not 20 <= len(raw) <= 128:
             raise invalid_token("The refresh token is invalid; log in again.")
         token_hash = digest(raw)
         ttl = datetime.timedelta(seconds=self.config.refresh_token_ttl)
-        db = self.identity.db
+        database = self.identity.db.database
 
         def rotate() -> tuple[str, Any]:
-            db.bind(IDENTITY_MODELS)
-            with write_transaction(db.database):
+            with write_transaction(database):
                 row = (RefreshToken.select(RefreshToken, Session, User).join(Session).join(User)
                        .where(RefreshToken.token_hash == token_hash).first())
                 if row is None:
                     return "invalid", None
                 session, now = row.session, utcnow()
+                live = session.revoked_at is None and session.expires_at > now and session.user.enabled
                 if row.used_at is not None:
-                    return "reuse", _revoke_reused(session, now)
-                if session.revoked_at is not None or session.expires_at <= now or not session.user.enabled:
+                    if not self._within_grace(row.used_at, now):
+                        return "reuse", _revoke_reused(session, now)
+                    return ("concurrent", None) if live else ("invalid", None)
+                if not live:
                     return "invalid", None
                 claimed = (RefreshToken.update(used_at=now)
                            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_null())
                            .execute())
-                if claimed != 1:  # another request rotated it a moment ago: the token was copied
-                    return "reuse", _revoke_reused(session, now)
+                if claimed != 1:
+                    # PostgreSQL: another request rotated it after this one read the row.
+                    return ("concurrent", None) if self.grace > 0 else ("reuse", _revoke_reused(session, now))
                 fresh = self.new_refresh_token()
                 RefreshToken.create(token_hash=digest(fresh), session=session.id, created_at=now)
                 # Sliding expiry: a session in use stays alive; an idle one ends after the ttl.
@@ -278,9 +312,9 @@ class Tokens:
                 # Used tokens are kept to recognise reuse, but not forever.
                 RefreshToken.delete().where(RefreshToken.session == session.id,
                                             RefreshToken.used_at < now - ttl).execute()
-                return "ok", Rotation(session.id, session.user.id, session.user.username, session.cookie_mode, fresh)
+                return "ok", (session.id, session.user.id, session.user.username, session.cookie_mode, fresh)
 
-        outcome, value = await db.run(rotate)
+        outcome, value = await self.identity.run(rotate)
         if outcome == "reuse":
             session_id, user_id, username, newly_revoked = value
             await self.identity.sessions.forget(session_id)
@@ -289,10 +323,41 @@ class Tokens:
             await record(self.identity, "token.reuse", actor_id=user_id, actor=username, target_type="session",
                          target_id=session_id, success=False, details={"session_revoked": True})
             raise invalid_token("This refresh token was already used; the session has been ended. Log in again.")
+        if outcome == "concurrent":
+            return await self._successor_of(token_hash)
         if outcome != "ok":
             raise invalid_token("The refresh token is invalid or has expired; log in again.")
-        await self.identity.sessions.forget(value.session_id)
-        return value
+        session_id, user_id, username, cookie_mode, fresh = value
+        access, expires_in = self.issue_access(user_id, session_id)
+        rotation = Rotation(session_id, user_id, username, cookie_mode, fresh, access, expires_in)
+        await self._publish_successor(token_hash, rotation)
+        await self.identity.sessions.forget(session_id)
+        return rotation
+
+    # The tokens a rotation issued stay in the shared cache for the grace window, encrypted
+    # and bound to the old token's digest, so a concurrent refresh on any instance gets them.
+
+    async def _publish_successor(self, token_hash: str, rotation: Rotation) -> None:
+        if self.grace <= 0:
+            return
+        payload = {**attrs.asdict(rotation), "expires_at": int(time.time()) + rotation.expires_in}
+        sealed = self.identity.secret_box.encrypt(SUCCESSOR_PURPOSE, json.dumps(payload), context=token_hash)
+        await self.identity.cache.set(SUCCESSOR_PREFIX + token_hash, sealed, ttl=self.grace)
+
+    async def _successor_of(self, token_hash: str) -> Rotation:
+        """The tokens of the rotation a moment ago, waiting briefly for it to publish them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(SUCCESSOR_WAIT, self.grace)
+        while (sealed := await self.identity.cache.get(SUCCESSOR_PREFIX + token_hash)) is None:
+            if loop.time() >= deadline:
+                # The other request failed, or its instance shares no cache with this one. Not
+                # proof of theft within the grace window, so nothing is revoked.
+                raise invalid_token("This refresh token was used by another request a moment ago; use the "
+                                    "tokens that request received, or log in again.")
+            await asyncio.sleep(SUCCESSOR_POLL)
+        payload = json.loads(self.identity.secret_box.decrypt(SUCCESSOR_PURPOSE, sealed, context=token_hash))
+        expires_in = max(0, payload.pop("expires_at") - int(time.time()))
+        return Rotation(**{**payload, "expires_in": expires_in, "concurrent": True})
 
 
 def _revoke_reused(session: Session, now: datetime.datetime) -> tuple[str, int, str, bool]:

@@ -3,7 +3,8 @@
 Enrolment is two steps: :meth:`Totp.enroll` stores a new secret, not yet active, and shows
 it once (with its ``otpauth://`` URI for a QR code); :meth:`Totp.confirm` turns it on when
 the user proves their app produces valid codes, and returns ten backup codes, also shown
-once and stored only as SHA-256 digests.
+once and stored only as SHA-256 digests. The secret itself must be read back to check
+codes, so it is stored encrypted (``crypto``), bound to its user.
 
 A code is accepted for the current 30-second step or one step either side
 (``valid_window=1``), and only for a step later than the last one the user used, so an
@@ -34,12 +35,14 @@ from .tokens import digest, record, write_transaction
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from .crypto import SecretBox
     from .service import Identity
 
 ISSUER = "Revenge"
 VALID_WINDOW = 1
 BACKUP_CODES = 10
 _CODE = re.compile(r"^\d{6}$")
+SECRET_PURPOSE = "totp-secret"
 
 
 class TotpState(Shared):
@@ -53,6 +56,16 @@ class TotpState(Shared):
 
 
 MODELS = [*IDENTITY_MODELS, TotpState]
+
+
+def seal_secret(box: SecretBox, user_id: int, secret: str) -> str:
+    """The stored (encrypted) form of a user's TOTP secret."""
+    return box.encrypt(SECRET_PURPOSE, secret, context=str(user_id))
+
+
+def unseal_secret(box: SecretBox, user_id: int, stored: str) -> str:
+    """A user's TOTP secret from its stored form; ``DecryptionError`` when it cannot be read."""
+    return box.decrypt(SECRET_PURPOSE, stored, context=str(user_id))
 
 
 def normalise_backup_code(code: Any) -> str:
@@ -95,6 +108,9 @@ class Totp:
             raise ApiError(404, "not_found", "There is no such user.")
         return user
 
+    def _secret_of(self, user: User) -> str:
+        return unseal_secret(self.identity.secret_box, user.id, user.totp_secret)
+
     async def status(self, user_id: int) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             user = User.get_by_id(user_id)
@@ -110,7 +126,8 @@ class Totp:
         if user.totp_enabled:
             raise Conflict("Two-factor authentication is already on; turn it off first to enrol again.")
         secret = pyotp.random_base32(32)
-        await self._run(lambda: User.update(totp_secret=secret).where(
+        stored = seal_secret(self.identity.secret_box, user_id, secret)
+        await self._run(lambda: User.update(totp_secret=stored).where(
             User.id == user_id, User.totp_enabled == False).execute())  # noqa: E712
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
         return {"secret": secret, "otpauth_uri": uri}
@@ -122,7 +139,7 @@ class Totp:
             raise Conflict("Two-factor authentication is already on.")
         if not user.totp_secret:
             raise Conflict("Start enrolment first (POST /api/v1/me/totp).")
-        step = matching_step(user.totp_secret, code)
+        step = matching_step(self._secret_of(user), code)
         if step is None:
             raise BadRequest("The code is not valid; check the time on your device and try again.",
                              {"key": "code"})
@@ -187,7 +204,7 @@ class Totp:
         user = await self._run(lambda: User.get_or_none(User.id == user_id))
         if user is None or not user.totp_enabled or not user.totp_secret:
             return False
-        step = matching_step(user.totp_secret, code)
+        step = matching_step(self._secret_of(user), code)
         if step is None:
             return False
 

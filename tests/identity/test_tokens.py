@@ -207,7 +207,8 @@ async def test_mfa_tokens_and_access_tokens_are_not_interchangeable(client) -> N
 # --- refresh tokens ------------------------------------------------------------------------------
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_whole_session(client) -> None:
+async def test_refresh_rotates_and_reuse_revokes_the_whole_session(client, config) -> None:
+    config.auth.refresh_grace_seconds = 0  # reuse at once, not a concurrent refresh (see test_hardening)
     first = await login(client, "alice", PASSWORD)
     response = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert response.status == 200
@@ -239,7 +240,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_session(client) -> No
     assert "token.refresh" in actions and "token.reuse" in actions
 
 
-async def test_two_refreshes_at_once_with_one_token_let_at_most_one_through(client) -> None:
+async def test_without_grace_two_refreshes_at_once_with_one_token_let_at_most_one_through(client, config) -> None:
+    config.auth.refresh_grace_seconds = 0
     body = await login(client, "alice", PASSWORD)
     responses = await asyncio.gather(*[
         client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]}) for _ in range(2)])
