@@ -5,9 +5,10 @@ goes through the same steps. Each step runs inside its own ``try``: whatever a p
 does wrong marks that plugin alone (``load_error``, ``config_error``, ``failed``,
 ``failed_self_check``) and the server keeps going.
 
-Whether an admin wants a plugin on is stored in ``shared.plugin_state``; every instance
-polls that small table each second and follows it, so a toggle on one instance reaches
-all of them within two seconds.
+Whether an admin wants a plugin on is stored in ``shared.plugin_state``, and the config an
+admin gives a plugin is stored with a revision (see :mod:`.state`). Every instance polls
+both small tables each second and follows them, so a toggle or a config change made on one
+instance reaches all of them within two seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import difflib
 import enum
 import importlib.metadata
 import inspect
+import json
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,8 +35,10 @@ from .. import __version__
 from ..config import Config, ConfigError, load_plugin_config
 from ..db.migrate import MigrationSet, upgrade
 from ..db.models import PluginMigrationState, PluginState, utcnow
+from ..identity.settings import PLUGIN_PREFIX
 from .context import HostPluginContext
 from .registry import DuplicateRegistration
+from .state import StoredState, bump_config_revision, read_stored_state
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -80,6 +84,9 @@ class PluginRecord:
     runtime_errors: int = 0
     last_error: str = ""
     started: bool = False
+    # The stored config revision applied here, and why the stored config is unusable (if it is).
+    config_revision: int = 0
+    config_problem: str = ""
 
     @property
     def loaded(self) -> bool:
@@ -305,6 +312,8 @@ class PluginHost:
                 record.config_schema = self.call(record.name, "revenge_config_schema")
             except Exception as exc:
                 raise PluginError(Status.FAILED, f"revenge_config_schema raised {_describe(exc)}") from exc
+            if record.config_problem:
+                raise PluginError(Status.CONFIG_ERROR, record.config_problem)
             try:
                 record.config = load_plugin_config(self.config, record.name, record.config_schema, self.environ,
                                                    other_plugins=self.records)
@@ -371,13 +380,14 @@ class PluginHost:
         self.services = services
 
     async def start(self, *, inspect_only: bool = False) -> None:
-        """Activate every loaded plugin that admins have not disabled."""
+        """Activate every loaded plugin that admins have not disabled, with its stored config."""
         async with self._lock:
-            wanted = await self._read_state()
+            state = await self._read_state()
             for record in self.records.values():
                 if not record.loaded or record.status == Status.EXCLUDED:
                     continue
-                record.wanted = wanted.get(record.name, True)
+                await self._load_stored_config(record, state.config_revisions.get(record.name, 0))
+                record.wanted = state.enabled.get(record.name, True)
                 if record.wanted:
                     await self.activate(record, inspect_only=inspect_only)
                 else:
@@ -424,14 +434,38 @@ class PluginHost:
             record.runtime_errors += 1
             record.last_error = _describe(exc)
 
-    async def _read_state(self) -> dict[str, bool]:
-        db = self.services.db
+    async def _read_state(self) -> StoredState:
+        return await self.services.db.run(read_stored_state, self.services.db)
 
-        def read() -> dict[str, bool]:
-            db.bind([PluginState])
-            return {row.name: row.enabled for row in PluginState.select()}
+    async def _load_stored_config(self, record: PluginRecord, revision: int) -> None:
+        """Make the admins' stored section (if any) the plugin's ``plugins.<name>``; no restart.
 
-        return await db.run(read)
+        The revision is read before the section, so a change stored meanwhile has a newer
+        revision and is picked up at the next sync. A section that is not a JSON object is
+        remembered as the plugin's config error; a database error leaves it for the next try.
+        """
+        problem = ""
+        try:
+            section = await self.services.identity.settings.read_raw(PLUGIN_PREFIX + record.name)
+        except json.JSONDecodeError as exc:
+            section, problem = None, f"plugins.{record.name}: the stored configuration is not valid JSON ({exc})"
+        if section is not None and not isinstance(section, Mapping):
+            problem = f"plugins.{record.name}: the stored configuration is not a JSON object"
+        elif section is not None:
+            self.config.plugins[record.name] = dict(section)
+        record.config_revision, record.config_problem = revision, problem
+
+    async def set_config(self, name: str, section: Mapping[str, Any], actor: str = "",
+                         user_id: int | None = None) -> PluginRecord:
+        """Store an admin's config for a plugin and restart it with it here; other instances
+        follow within seconds. ``section`` must already be validated."""
+        record = self.get(name)
+        await self.services.identity.settings.write_raw(PLUGIN_PREFIX + name, dict(section), updated_by=user_id)
+        # Stored first, bumped second: whoever sees the new revision reads this section or a newer one.
+        await self.services.db.run(bump_config_revision, self.services.db, name, actor)
+        async with self._lock:
+            await self._follow(record, await self._read_state())
+        return record
 
     async def set_enabled(self, name: str, enabled: bool, actor: str = "") -> PluginRecord:
         """Store an admin's choice and apply it here; other instances follow within seconds."""
@@ -452,17 +486,38 @@ class PluginHost:
             logger.info("disabling plugin {}", record.name)
             await self.deactivate(record, Status.DISABLED, "disabled by an admin")
 
+    async def _restart(self, record: PluginRecord) -> None:
+        """Activate the plugin again with its current config, if it should run."""
+        if not record.loaded or record.status == Status.EXCLUDED or not record.wanted:
+            return
+        logger.info("reconfiguring plugin {}", record.name)
+        if record.status == Status.ENABLED:
+            await self.deactivate(record, Status.DISABLED, "reconfiguring")
+        await self.activate(record)
+
+    async def _follow(self, record: PluginRecord, state: StoredState) -> bool:
+        """Bring one plugin in line with the stored state (under the lock); True if it changed."""
+        enabled = state.enabled.get(record.name)
+        revision = state.config_revisions.get(record.name, 0)
+        toggled = enabled is not None and enabled != record.wanted
+        reconfigured = record.loaded and record.status != Status.EXCLUDED and revision != record.config_revision
+        if reconfigured:
+            await self._load_stored_config(record, revision)
+        if toggled:
+            await self._apply(record, enabled)
+        elif reconfigured:
+            await self._restart(record)
+        return toggled or reconfigured
+
     async def sync(self) -> list[str]:
         """Follow the stored state; returns the names of plugins that changed here."""
-        wanted = await self._read_state()
         changed = []
         async with self._lock:
-            for name, enabled in wanted.items():
-                record = self.records.get(name)
-                if record is None or record.wanted == enabled:
-                    continue
-                await self._apply(record, enabled)
-                changed.append(name)
+            # Read under the lock, so a change this instance applies meanwhile is never undone.
+            state = await self._read_state()
+            for record in list(self.records.values()):
+                if await self._follow(record, state):
+                    changed.append(record.name)
         return changed
 
     def start_sync(self, interval: float = SYNC_INTERVAL) -> None:

@@ -590,27 +590,15 @@ async def put_plugin_config(request: web.Request) -> web.Response:
         load_plugin_config(trial, record.name, schema, host.environ, other_plugins=host.records)
     except ConfigError as exc:
         raise ApiError(400, "invalid_plugin_config", str(exc), {"key": exc.key, "reason": exc.reason}) from None
-    await identity.settings.write_raw(key, section, updated_by=_principal(request).user_id)
     before_status = str(record.status)
-    await apply_plugin_config(host, record.name, section)
+    principal = _principal(request)
+    await host.set_config(record.name, section, actor=principal.username, user_id=principal.user_id)
     await identity.activity.record("plugin.config", request=request, target_type="plugin", target_id=record.name,
                                    success=record.status in (Status.ENABLED, Status.DISABLED, Status.EXCLUDED),
                                    before=mask_config(schema, previous), after=mask_config(schema, section),
                                    details={"status_before": before_status, "status": str(record.status),
                                             "message": record.message})
     return await get_plugin_config(request)
-
-
-async def apply_plugin_config(host: PluginHost, name: str, section: Mapping[str, Any]) -> None:
-    """Make ``section`` the plugin's ``plugins.<name>`` and restart it if it should run."""
-    host.config.plugins[name] = dict(section)
-    record = host.get(name)
-    if not record.loaded or record.status == Status.EXCLUDED or not record.wanted:
-        return
-    async with host._lock:
-        if record.status == Status.ENABLED:
-            await host.deactivate(record, Status.DISABLED, "reconfiguring")
-        await host.activate(record)
 
 
 async def load_stored_plugin_configs(identity: Identity, host: PluginHost) -> list[str]:
