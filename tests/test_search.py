@@ -351,6 +351,129 @@ async def test_several_document_types(service: SearchService) -> None:
     assert (await service.search("", page=30, per_page=10))["found"] == 11
 
 
+# --- libraries ----------------------------------------------------------------------------------
+
+LIBRARY_OF = {"1": "lib-a", "2": "lib-a", "3": "lib-b", "4": "lib-b", "5": "lib-a", "6": "lib-b", "7": "lib-a",
+              "8": "lib-b", "9": "lib-a"}
+PERSON = SearchDocumentType("person", fields=(SearchField("year", "int", facet=True),))
+PEOPLE: list[dict[str, Any]] = [{"id": "p1", "title": "Keanu Reeves", "year": 1964},
+                                {"id": "p2", "title": "Carrie-Anne Moss", "year": 1967}]
+
+
+def in_libraries(movies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**movie, "library_id": LIBRARY_OF[movie["id"]]} for movie in movies]
+
+
+def year_counts(movie_ids: set[str], people: bool) -> dict[str, int]:
+    years = [m["year"] for m in MOVIES if m["id"] in movie_ids] + ([p["year"] for p in PEOPLE] if people else [])
+    counts = {str(year): years.count(year) for year in set(years)}
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+class TestLibraries:
+    """Documents carry the library they belong to; searches keep to the libraries they are given."""
+
+    @pytest.fixture
+    def registry(self, catalog: list[dict[str, Any]]) -> Registry:
+        registry = Registry()
+        registry.replace("testplugin", {"search_documents": [movie_type(catalog), SHOW, PERSON]})
+        return registry
+
+    @pytest.fixture
+    async def indexed(self, service: SearchService) -> SearchService:
+        await service.index("movie", in_libraries(MOVIES))
+        await service.index("person", PEOPLE)
+        return service
+
+    async def test_hits_totals_and_facets_keep_to_the_libraries(self, indexed: SearchService,
+                                                                expected_backend: str) -> None:
+        in_a = {i for i, library in LIBRARY_OF.items() if library == "lib-a"}
+        for kwargs, movies, people in [
+            ({}, set(LIBRARY_OF), True),
+            ({"library_ids": {"lib-a"}}, in_a, True),
+            ({"library_ids": ["lib-a"], "include_unscoped": False}, in_a, False),
+            ({"library_ids": ["lib-a", "lib-b", "lib-c"]}, set(LIBRARY_OF), True),
+            ({"library_ids": []}, set(), True),
+            ({"library_ids": "lib-c"}, set(), True),
+            ({"include_unscoped": False}, set(LIBRARY_OF), False),
+        ]:
+            # One hit per page: the total and the facets must come from every match, not the page.
+            answer = await indexed.search("", facets=["year"], per_page=1, **kwargs)
+            assert (answer["backend"], answer["degraded"]) == (expected_backend, False)
+            expected = len(movies) + (len(PEOPLE) if people else 0)
+            assert answer["found"] == expected, kwargs
+            assert answer["facets"] == {"year": year_counts(movies, people)}, kwargs
+            everything = await indexed.search("", per_page=50, **kwargs)
+            assert set(ids(everything)) == movies | ({"p1", "p2"} if people else set()), kwargs
+
+        nothing = await indexed.search("", library_ids=[], include_unscoped=False, facets=["year"])
+        assert (nothing["hits"], nothing["found"], nothing["facets"]) == ([], 0, {"year": {}})
+
+    async def test_text_searches_keep_to_the_libraries(self, indexed: SearchService, expected_backend: str) -> None:
+        scoped = await indexed.search("matrx", library_ids={"lib-a"})
+        assert (ids(scoped), scoped["backend"], scoped["degraded"]) == (["1", "2"], expected_backend, False)
+        assert ids(await indexed.search("matrx", library_ids={"lib-b"})) == ["3"]
+        answer = await indexed.search("matrix", library_ids={"lib-b"}, facets=["genres"])
+        assert (answer["found"], answer["facets"]) == (1, {"genres": {"Action": 1, "Sci-Fi": 1}})
+        assert ids(await indexed.search("keanu", library_ids=[])) == ["p1"]
+        assert ids(await indexed.search("keanu", library_ids=["lib-a"], include_unscoped=False)) == []
+        assert ids(await indexed.search("matrix", library_ids={"lib-a"}, filters={"year": 2003})) == ["2"]
+
+    async def test_hits_carry_their_library(self, indexed: SearchService) -> None:
+        [movie] = (await indexed.search("godfather"))["hits"][:1]
+        assert movie["library_id"] == "lib-a"
+        [person] = (await indexed.search("keanu reeves"))["hits"][:1]
+        assert (person["id"], "library_id" in person) == ("p1", False)
+
+    async def test_a_document_can_move_between_libraries(self, indexed: SearchService) -> None:
+        await indexed.index("movie", [{**MOVIES[0], "library_id": "lib-b"}])
+        await indexed.index("person", [{**PEOPLE[0], "library_id": "lib-a"}])
+
+        assert ids(await indexed.search("matrx", library_ids={"lib-b"})) == ["1", "3"]
+        assert ids(await indexed.search("keanu", library_ids={"lib-b"})) == []
+        assert ids(await indexed.search("keanu", library_ids={"lib-a"})) == ["p1"]
+        await indexed.index("person", [PEOPLE[0]])  # without one: in no library again
+        assert ids(await indexed.search("keanu", library_ids={"lib-b"})) == ["p1"]
+
+    async def test_reindex_keeps_the_library(self, service: SearchService, catalog: list[dict[str, Any]],
+                                             primary: str, request: pytest.FixtureRequest) -> None:
+        await service.index("movie", MOVIES)  # indexed before libraries existed
+        catalog[:] = in_libraries(MOVIES)
+
+        await service.reindex(["movie"])
+
+        answer = await service.search("", library_ids={"lib-b"}, per_page=50)
+        assert (sorted(ids(answer)), answer["degraded"]) == (["3", "4", "6", "8"], False)
+        assert {hit["library_id"] for hit in answer["hits"]} == {"lib-b"}
+        if primary == "typesense":
+            assert typesense_documents(request.getfixturevalue("typesense"), "movie") == len(MOVIES)
+
+    async def test_library_ids_typesense_cannot_quote_are_answered_by_the_database(
+            self, indexed: SearchService) -> None:
+        await indexed.index("movie", [{"id": "10", "title": "Odd Library", "library_id": "odd`one"}])
+
+        answer = await indexed.search("odd library", library_ids={"odd`one"}, include_unscoped=False)
+
+        assert (ids(answer), answer["degraded"]) == (["10"], False)
+
+    async def test_bad_libraries_are_refused(self, indexed: SearchService) -> None:
+        for value, message in [(5.5, "'library_id' must be text, got 5.5"), ("", "'library_id' must be text"),
+                               ("x" * 256, "'library_id' is longer than 255 characters")]:
+            with pytest.raises(ValueError, match=message):
+                await indexed.index("movie", [{"id": "10", "title": "Bad", "library_id": value}])
+        for library_ids, message in [([None], "library_ids must hold library ids"),
+                                     ({"lib": 1}, "library_ids must be a collection"),
+                                     (3.0, "library_ids must be a collection")]:
+            with pytest.raises(ValueError, match=message):
+                await indexed.search("", library_ids=library_ids)
+        with pytest.raises(ValueError, match="include_unscoped must be true or false"):
+            await indexed.search("", include_unscoped=None)
+        await indexed.index("movie", [{"id": "10", "title": "Numbered Library", "library_id": 7}])
+        # An integer id is the text "7", on documents and in searches.
+        assert ids(await indexed.search("", library_ids=[7], include_unscoped=False)) == ["10"]
+        assert ids(await indexed.search("", library_ids=["7"], include_unscoped=False)) == ["10"]
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 
@@ -397,6 +520,10 @@ async def test_reserved_field_names_are_refused(database: Database) -> None:
 
     with pytest.raises(ValueError, match="declares the field 'score', which is reserved"):
         await search.index("clip", [{"id": "1", "title": "A", "score": 1.0}])
+    registry.replace("testplugin", {"search_documents": [
+        SearchDocumentType("clip", fields=(SearchField("library_id", "string"),))]})
+    with pytest.raises(ValueError, match="declares the field 'library_id', which is reserved"):
+        await search.index("clip", [{"id": "1", "title": "A"}])
     # Searching everything leaves the broken type out instead of failing.
     assert (await search.search(""))["found"] == 0
 
@@ -673,25 +800,33 @@ async def test_missing_collection_is_rebuilt_from_the_database(typesense: Typese
 # --- migration ----------------------------------------------------------------------------------
 
 
-def _search_objects(database: Database) -> set[str]:
+def _names(database: Database, sqlite_sql: str, postgres_sql: str) -> set[str]:
+    """The first column of what the query for the database's driver returns."""
     db = database.database
     with db.connection_context():
-        if database.driver == "sqlite":
-            cursor = db.execute_sql("SELECT name FROM sqlite_master WHERE name LIKE 'shared_search_documents%'")
-        else:
-            cursor = db.execute_sql(
-                "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'shared' AND starts_with(relname, 'search_documents')")
+        cursor = db.execute_sql(sqlite_sql if database.driver == "sqlite" else postgres_sql)
         return {row[0] for row in cursor.fetchall()}
+
+
+def _search_objects(database: Database) -> set[str]:
+    return _names(database, "SELECT name FROM sqlite_master WHERE name LIKE 'shared_search_documents%'",
+                  "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE n.nspname = 'shared' AND starts_with(relname, 'search_documents')")
+
+
+def _search_columns(database: Database) -> set[str]:
+    return _names(database, "SELECT name FROM pragma_table_info('shared_search_documents')",
+                  "SELECT column_name FROM information_schema.columns "
+                  "WHERE table_schema = 'shared' AND table_name = 'search_documents'")
 
 
 async def test_migration_up_and_down(database: Database, registry: Registry) -> None:
     if database.driver == "sqlite":
         expected = {"shared_search_documents", "shared_search_documents_fts", "shared_search_documents_ai",
-                    "shared_search_documents_ad", "shared_search_documents_au"}
+                    "shared_search_documents_ad", "shared_search_documents_au", "shared_search_documents_library"}
     else:
         expected = {"search_documents", "search_documents_body_trgm", "search_documents_tsv",
-                    "search_documents_fields", "search_documents_pkey"}
+                    "search_documents_fields", "search_documents_pkey", "search_documents_library"}
     assert expected <= _search_objects(database)
 
     reverted = downgrade(database.database, core_set(), "0002_search_index")
@@ -706,6 +841,23 @@ async def test_migration_up_and_down(database: Database, registry: Registry) -> 
     await search.close()
 
 
-def test_migration_is_in_the_core_set() -> None:
-    assert (Path(core_set().directory) / "0002_search_index.py").is_file()
+async def test_library_migration_up_and_down(database: Database, registry: Registry) -> None:
+    search = SearchService(database.config, database, registry)
+    await search.index("movie", MOVIES[:2])
+    assert "library_id" in _search_columns(database)
+
+    # Later migrations (of other areas) are reverted first and applied again below.
+    assert "0007_search_library" in downgrade(database.database, core_set(), "0007_search_library")
+
+    assert "library_id" not in _search_columns(database)
+    assert await stored_in_database(database, "movie") == {"1", "2"}  # the documents stay
+    assert "0007_search_library" in upgrade(database.database, core_set())
+    await search.index("movie", [{**MOVIES[0], "library_id": "lib-a"}])
+    assert ids(await search.search("matrx", library_ids={"lib-a"}, include_unscoped=False)) == ["1"]
+    await search.close()
+
+
+def test_migrations_are_in_the_core_set() -> None:
+    for name in ("0002_search_index.py", "0007_search_library.py"):
+        assert (Path(core_set().directory) / name).is_file()
 

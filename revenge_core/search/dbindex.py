@@ -85,19 +85,20 @@ class DatabaseIndex:
             await self.db.run(self._upsert, doc_type, documents)
 
     def _upsert(self, doc_type: str, documents: Sequence[PreparedDocument]) -> None:
-        row = f"(?, ?, ?, ?, ?, {self.json_param}, CURRENT_TIMESTAMP)"
+        row = f"(?, ?, ?, ?, ?, {self.json_param}, ?, CURRENT_TIMESTAMP)"
         with self.database.atomic():
             for chunk in _chunks(documents, WRITE_CHUNK):
                 params: list[Any] = []
                 for doc in chunk:
                     params += [doc_type, doc.doc_id, doc.title, doc.title_norm, doc.body,
-                               json.dumps(doc.fields, ensure_ascii=False, separators=(",", ":"))]
+                               json.dumps(doc.fields, ensure_ascii=False, separators=(",", ":")), doc.library_id]
                 self._execute(
-                    f"INSERT INTO {self.table} (doc_type, doc_id, title, title_norm, body, fields, updated_at) "
+                    f"INSERT INTO {self.table} "
+                    "(doc_type, doc_id, title, title_norm, body, fields, library_id, updated_at) "
                     f"VALUES {', '.join([row] * len(chunk))} "
                     "ON CONFLICT (doc_type, doc_id) DO UPDATE SET title = excluded.title, "
                     "title_norm = excluded.title_norm, body = excluded.body, fields = excluded.fields, "
-                    "updated_at = excluded.updated_at",
+                    "library_id = excluded.library_id, updated_at = excluded.updated_at",
                     params,
                 )
 
@@ -131,7 +132,7 @@ class DatabaseIndex:
 
         def run(after: int) -> list[tuple[Any, ...]]:
             return self._execute(
-                f"SELECT id, doc_id, title, title_norm, body, fields FROM {self.table} "
+                f"SELECT id, doc_id, title, title_norm, body, fields, library_id FROM {self.table} "
                 "WHERE doc_type = ? AND id > ? ORDER BY id LIMIT ?",
                 [doc_type, after, size],
             ).fetchall()
@@ -139,7 +140,7 @@ class DatabaseIndex:
         after = 0
         while rows := await self.db.run(run, after):
             yield [PreparedDocument(doc_id=r[1], title=r[2], title_norm=r[3], body=r[4],
-                                    fields=self._load_fields(r[5])) for r in rows]
+                                    fields=self._load_fields(r[5]), library_id=r[6]) for r in rows]
             after = rows[-1][0]
 
     async def ping(self) -> None:
@@ -155,7 +156,7 @@ class DatabaseIndex:
         with self.database.atomic():
             cte, cte_params = self._matched(request)
             rows = self._execute(
-                f"{cte} SELECT d.doc_type, d.doc_id, d.title, d.fields, m.score "
+                f"{cte} SELECT d.doc_type, d.doc_id, d.title, d.fields, m.score, d.library_id "
                 f"FROM matched m JOIN {self.table} d ON d.id = m.id "
                 "ORDER BY m.score DESC, d.title_norm, d.doc_type, d.doc_id LIMIT ? OFFSET ?",
                 [*cte_params, request.per_page, request.offset],
@@ -165,7 +166,7 @@ class DatabaseIndex:
             else:
                 found = self._execute(f"{cte} SELECT count(*) FROM matched", cte_params).fetchone()[0]
             facets = {facet.field: self._facet(cte, cte_params, facet) for facet in request.facets}
-        hits = [make_hit(r[0], r[1], r[2], round(float(r[4]), 4), self._load_fields(r[3])) for r in rows]
+        hits = [make_hit(r[0], r[1], r[2], round(float(r[4]), 4), self._load_fields(r[3]), r[5]) for r in rows]
         return result(request, hits=hits, found=found, facets=facets, backend=self.name, degraded=degraded)
 
     def _matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
@@ -182,6 +183,10 @@ class DatabaseIndex:
         names = request.type_names
         parts = [f"d.doc_type IN ({_marks(len(names))})"]
         params: list[Any] = list(names)
+        if request.scoped:
+            sql, scope_params = _library_condition(request)
+            parts.append(sql)
+            params += scope_params
         for condition in request.conditions:
             sql, condition_params = self._condition(condition)
             parts.append(sql)
@@ -198,6 +203,21 @@ class DatabaseIndex:
 
     def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
         raise NotImplementedError
+
+
+def _library_condition(request: SearchRequest) -> tuple[str, list[Any]]:
+    """The condition that keeps a search to its libraries (and, if asked, to no library)."""
+    library_ids = sorted(request.library_ids) if request.library_ids is not None else None
+    if library_ids is None:
+        either = ["d.library_id IS NOT NULL"]
+    elif library_ids:
+        either = [f"d.library_id IN ({_marks(len(library_ids))})"]
+    else:
+        either = []
+    if request.include_unscoped:
+        either.append("d.library_id IS NULL")
+    # build_request never lets both sides be empty (nothing could match; see cannot_match).
+    return "(" + " OR ".join(either) + ")", list(library_ids or ())
 
 
 def _json_path(field: str) -> str:

@@ -20,9 +20,8 @@ Dirty marks live in this process; another instance learns of a gap when its own 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from loguru import logger
@@ -37,10 +36,12 @@ from .documents import (
     PreparedDocument,
     SearchRequest,
     build_request,
-    check_document_type,
+    document_ids,
+    load_all_documents,
     prepare_document,
     prepare_documents,
     result,
+    select_types,
 )
 from .typesense_index import TypesenseIndex, UnsupportedQuery, is_unavailable
 
@@ -125,30 +126,18 @@ class SearchService:
 
     # --- document types -------------------------------------------------------------------------
 
-    def _type(self, name: str) -> SearchDocumentType:
-        found = self.registry.get("search_documents", name) if isinstance(name, str) else None
-        if found is None:
-            known = ", ".join(sorted(t.name for t in self.registry.of("search_documents"))) or "none"
-            raise ValueError(f"unknown search document type {name!r}; registered types: {known}")
-        doc_type = found[1]
-        check_document_type(doc_type)
-        return doc_type
+    def document_types(self, names: Iterable[str] | str | None = None) -> list[SearchDocumentType]:
+        """The registered document types ``names`` names (all usable ones when ``None``).
 
-    def _types(self, names: Iterable[str] | str | None) -> list[SearchDocumentType]:
-        if names is None:
-            usable = []
-            for doc_type in sorted(self.registry.of("search_documents"), key=lambda t: t.name):
-                try:
-                    check_document_type(doc_type)
-                except ValueError as exc:
-                    # One plugin's broken type must not break every search.
-                    logger.warning("search: skipping document type: {}", exc)
-                    continue
-                usable.append(doc_type)
-            return usable
-        if isinstance(names, str):
-            names = [names]
-        return [self._type(name) for name in dict.fromkeys(names)]
+        :raises ValueError: for a type no enabled plugin registers, or one declaring a
+            reserved field; searching every type skips such a type with a warning instead.
+        """
+        registered = {t.name: t for t in self.registry.of("search_documents")}
+        return select_types(registered, names,
+                            on_skip=lambda exc: logger.warning("search: skipping document type: {}", exc))
+
+    def _type(self, name: str) -> SearchDocumentType:
+        return self.document_types([name])[0]
 
     def _lock(self, doc_type: str) -> asyncio.Lock:
         return self._locks.setdefault(doc_type, asyncio.Lock())
@@ -170,7 +159,7 @@ class SearchService:
     async def delete(self, doc_type: str, ids: Iterable[str]) -> None:
         """Remove documents by id; ids that are not indexed are ignored."""
         kind = self._type(doc_type)
-        ids = [ids] if isinstance(ids, str) else list(dict.fromkeys(str(i) for i in ids))
+        ids = document_ids(ids)
         if not ids:
             return
         await self.database_index.delete(kind.name, ids)
@@ -268,7 +257,7 @@ class SearchService:
         it. Returns how many documents each type now has.
         """
         counts: dict[str, int] = {}
-        for kind in self._types(doc_types):
+        for kind in self.document_types(doc_types):
             self._reindexing.add(kind.name)
             try:
                 if kind.load_all is not None:
@@ -299,7 +288,7 @@ class SearchService:
             self.dirty.add(kind.name)
         seen: set[str] = set()
         batch: list[PreparedDocument] = []
-        async for document in _documents(kind):
+        async for document in load_all_documents(kind):
             doc = prepare_document(kind, document)
             batch.append(doc)
             seen.add(doc.doc_id)
@@ -316,7 +305,8 @@ class SearchService:
 
     async def search(self, query: str, *, doc_types: Iterable[str] | str | None = None,
                      filters: Mapping[str, Any] | None = None, facets: Iterable[str] = (),
-                     page: int = 1, per_page: int = 20) -> dict[str, Any]:
+                     page: int = 1, per_page: int = 20, library_ids: Iterable[str] | None = None,
+                     include_unscoped: bool = True) -> dict[str, Any]:
         """Find documents; see the module docstring for which backend answers.
 
         :param query: free text; misspellings are tolerated. Empty lists every document.
@@ -324,14 +314,20 @@ class SearchService:
         :param filters: ``{field: value}``, ``{field: [values]}`` (any of them) or, for
             numbers, ``{field: {"min": .., "max": ..}}``; only facet fields qualify.
         :param facets: facet fields to count over every match (not just this page).
-        :returns: ``hits`` (``id``, ``type``, ``title``, ``score`` and the document's
-            fields), ``found``, ``page``, ``per_page``, ``facets`` (``{field: {value:
-            count}}``), ``backend`` (which one answered) and ``degraded`` (true when
-            Typesense is primary but the database index answered).
+        :param library_ids: only documents whose ``library_id`` is one of these match;
+            ``None`` means every library. Totals and facet counts cover the same documents.
+        :param include_unscoped: whether documents without a ``library_id`` (people, for
+            example) match as well.
+        :returns: ``hits`` (``id``, ``type``, ``title``, ``score``, ``library_id`` when
+            the document has one, and the document's fields), ``found``, ``page``,
+            ``per_page``, ``facets`` (``{field: {value: count}}``), ``backend`` (which one
+            answered) and ``degraded`` (true when Typesense is primary but the database
+            index answered).
         :raises ValueError: for an unknown type or field, or a bad value or page.
         """
-        request = build_request(self._types(doc_types), query, filters=filters, facets=facets,
-                                page=page, per_page=per_page)
+        request = build_request(self.document_types(doc_types), query, filters=filters, facets=facets,
+                                page=page, per_page=per_page, library_ids=library_ids,
+                                include_unscoped=include_unscoped)
         if request.cannot_match:
             return result(request, hits=[], found=0, facets={}, backend=self.backend, degraded=False)
         if self.typesense is None:
@@ -421,16 +417,3 @@ def prepare_unique(batch: list[PreparedDocument]) -> list[PreparedDocument]:
     """The last of each id, so one upsert statement never touches a row twice."""
     return list({doc.doc_id: doc for doc in batch}.values())
 
-
-async def _documents(kind: SearchDocumentType) -> AsyncIterator[Mapping[str, Any]]:
-    """Whatever ``load_all`` gives: an async iterator, an awaitable of one, or a plain iterable."""
-    assert kind.load_all is not None
-    source: Any = kind.load_all()
-    if inspect.isawaitable(source):
-        source = await source
-    if hasattr(source, "__aiter__"):
-        async for document in source:
-            yield document
-    else:
-        for document in source:
-            yield document

@@ -1,7 +1,8 @@
 """Text handling shared by every backend: normalisation, trigrams and fuzzy scoring.
 
 Titles and queries are compared in a normalised form (case-folded, accents removed,
-punctuation turned into spaces) so that ``Amélie`` matches ``amelie`` on every backend.
+punctuation turned into spaces) so that ``Amélie`` matches ``amelie`` on every backend;
+the normalisation is the SDK's (:mod:`revenge_hookspecs.search`), shared with the test kit.
 :func:`score` is the relevance the SQLite index ranks by; PostgreSQL computes its own
 from ``pg_trgm`` and Typesense has its own, so scores only compare within one backend.
 """
@@ -9,33 +10,28 @@ from ``pg_trgm`` and Typesense has its own, so scores only compare within one ba
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 
-MAX_QUERY_CHARS = 200
+from revenge_hookspecs.search import MAX_QUERY_CHARS, normalize, normalize_query, searchable_text
+
 MAX_QUERY_TRIGRAMS = 64
 # An exact title beats every partial match.
 EXACT_TITLE_SCORE = 2.0
 
-_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalize(text: str) -> str:
-    """Case-folded text without accents or punctuation, words separated by one space."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NOT_WORD.sub(" ", stripped.casefold()).strip()
-
-
-def normalize_query(query: str) -> str:
-    return normalize(query[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS].strip()
-
-
-def searchable_text(parts: Iterable[str]) -> str:
-    """One normalised string of every searchable value, the title first."""
-    return " ".join(p for p in (normalize(part) for part in parts) if p)
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "allowed_typos",
+    "coverage",
+    "fts_match_expression",
+    "normalize",
+    "normalize_query",
+    "query_trigrams",
+    "score",
+    "searchable_text",
+    "typo_distance",
+    "word_similarity",
+]
 
 
 def query_trigrams(text: str) -> list[str]:

@@ -22,8 +22,8 @@ from revenge_hookspecs.types import SearchDocumentType
 
 from .documents import (
     FACET_LIMIT,
+    LIBRARY_FIELD,
     MAX_PER_PAGE,
-    Condition,
     PreparedDocument,
     SearchRequest,
     facet_key,
@@ -33,6 +33,11 @@ from .documents import (
 )
 
 FIELD_TYPES = {"string": "string", "int": "int64", "float": "float", "bool": "bool", "string[]": "string[]"}
+UNSCOPED_FIELD = "_unscoped"
+"""True on documents without a ``library_id``: Typesense cannot filter on a missing value.
+Declared field names start with a letter, so this one never clashes with them."""
+INTERNAL_FIELDS = ("title_sort", UNSCOPED_FIELD)
+"""Stored for sorting and filtering, never returned in a hit."""
 IMPORT_CHUNK = 500
 _OPERATORS = re.compile(r'"|(?:^|(?<=\s))-+')
 # Errors that say Typesense is unreachable or unwell, as opposed to a bad request.
@@ -78,6 +83,8 @@ def collection_schema(doc_type: SearchDocumentType) -> dict[str, Any]:
         {"name": "title", "type": "string"},
         # Breaks ties between equal text matches and orders browsing, as the database does.
         {"name": "title_sort", "type": "string", "sort": True},
+        {"name": LIBRARY_FIELD, "type": "string", "optional": True},
+        {"name": UNSCOPED_FIELD, "type": "bool"},
     ]
     for field in doc_type.fields:
         fields.append({
@@ -113,9 +120,23 @@ def _literal(value: Any) -> str:
     return f"`{value}`"
 
 
-def filter_by(conditions: Sequence[Condition]) -> str:
-    parts = []
-    for condition in conditions:
+def library_filter(request: SearchRequest) -> str:
+    """The ``filter_by`` clause that keeps a search to its libraries (and, if asked, to no library)."""
+    if request.library_ids is None:
+        either = [f"{UNSCOPED_FIELD}:=false"]
+    elif request.library_ids:
+        values = ",".join(_literal(v) for v in sorted(request.library_ids))
+        either = [f"{LIBRARY_FIELD}:=[{values}]"]
+    else:
+        either = []
+    if request.include_unscoped:
+        either.append(f"{UNSCOPED_FIELD}:=true")
+    return "(" + " || ".join(either) + ")"
+
+
+def filter_by(request: SearchRequest) -> str:
+    parts = [library_filter(request)] if request.scoped else []
+    for condition in request.conditions:
         if condition.is_range:
             if condition.minimum is not None:
                 parts.append(f"{condition.field}:>={_literal(condition.minimum)}")
@@ -137,7 +158,11 @@ def typesense_query(query: str) -> str:
 
 
 def document_body(doc: PreparedDocument) -> dict[str, Any]:
-    return {**doc.fields, "id": doc.doc_id, "title": doc.title, "title_sort": doc.title_norm}
+    body = {**doc.fields, "id": doc.doc_id, "title": doc.title, "title_sort": doc.title_norm,
+            UNSCOPED_FIELD: doc.library_id is None}
+    if doc.library_id is not None:
+        body[LIBRARY_FIELD] = doc.library_id
+    return body
 
 
 class TypesenseIndex:
@@ -230,7 +255,7 @@ class TypesenseIndex:
         if not single and request.page * request.per_page > MAX_PER_PAGE:
             # Merging needs the top page*per_page of each collection, which Typesense caps.
             raise UnsupportedQuery("pages this deep across several document types")
-        filters = filter_by(request.conditions)
+        filters = filter_by(request)
         searches = []
         for doc_type in request.types:
             fields, weights = query_by(doc_type)
@@ -244,7 +269,7 @@ class TypesenseIndex:
                 "sort_by": "title_sort:asc" if request.browse else "_text_match:desc,title_sort:asc",
                 "page": request.page if single else 1,
                 "per_page": request.per_page if single else request.page * request.per_page,
-                "exclude_fields": "title_sort",
+                "exclude_fields": ",".join(INTERNAL_FIELDS),
             }
             if filters:
                 params["filter_by"] = filters
@@ -269,8 +294,9 @@ class TypesenseIndex:
             for hit in answer.get("hits", []):
                 document = dict(hit["document"])
                 doc_id, title = document.pop("id"), document.pop("title")
+                library_id = document.pop(LIBRARY_FIELD, None)
                 score = float(hit.get("text_match", 0))
-                hit_body = make_hit(doc_type.name, doc_id, title, score, document)
+                hit_body = make_hit(doc_type.name, doc_id, title, score, document, library_id)
                 scored.append((score, hit_body["title"].casefold(), doc_type.name, hit_body))
             for facet in answer.get("facet_counts", []):
                 field = facet["field_name"]
