@@ -6,14 +6,17 @@ A plugin is a module (or object) with functions marked ``@hookimpl``, published 
 
 import pluggy
 
-from . import db, errors, specs
+from . import db, errors, media, specs
 from .context import (
     PluginAccess,
+    PluginArtwork,
     PluginCache,
     PluginContext,
     PluginDatabase,
     PluginEvents,
     PluginJobs,
+    PluginLibrary,
+    PluginMetadata,
     PluginSearch,
 )
 from .types import (
@@ -75,11 +78,14 @@ __all__ = [
     "Notification",
     "NotificationChannel",
     "PluginAccess",
+    "PluginArtwork",
     "PluginCache",
     "PluginContext",
     "PluginDatabase",
     "PluginEvents",
     "PluginJobs",
+    "PluginLibrary",
+    "PluginMetadata",
     "PluginSearch",
     "Route",
     "Schedule",
@@ -92,5 +98,6 @@ __all__ = [
     "errors",
     "hookimpl",
     "hookspec",
+    "media",
     "specs",
 ]

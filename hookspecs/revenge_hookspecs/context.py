@@ -67,16 +67,32 @@ class PluginEvents(Protocol):
 
 @runtime_checkable
 class PluginSearch(Protocol):
-    """The search index, whichever backend the server runs on."""
+    """The search index, whichever backend the server runs on.
 
-    async def index(self, doc_type: str, documents: Iterable[Mapping[str, Any]]) -> None: ...
+    The rules for documents and searches are in :mod:`revenge_hookspecs.search`.
+    """
 
-    async def delete(self, doc_type: str, ids: Iterable[str]) -> None: ...
+    async def index(self, doc_type: str, documents: Iterable[Mapping[str, Any]]) -> None:
+        """Insert or replace documents (each with ``id``, ``title`` and, if it belongs to a
+        library, ``library_id``) of a registered type."""
+
+    async def delete(self, doc_type: str, ids: Iterable[str]) -> None:
+        """Remove documents by id; ids that are not indexed are ignored."""
 
     async def search(self, query: str, *, doc_types: Iterable[str] | None = None,
                      filters: Mapping[str, Any] | None = None,
                      facets: Iterable[str] = (), page: int = 1,
-                     per_page: int = 20) -> Mapping[str, Any]: ...
+                     per_page: int = 20, library_ids: Iterable[str] | None = None,
+                     include_unscoped: bool = True) -> Mapping[str, Any]:
+        """Find documents; an empty query lists every one.
+
+        ``library_ids`` keeps results, totals and facet counts to documents whose
+        ``library_id`` is one of them (``None``: every library; pass
+        ``await context.access.visible_library_ids(request)`` in a route).
+        ``include_unscoped`` says whether documents without a ``library_id`` (people, for
+        example) match as well. :raises ValueError: for an unknown type or field, or a bad
+        value or page.
+        """
 
 
 @runtime_checkable
@@ -104,6 +120,75 @@ class PluginAccess(Protocol):
 
 
 @runtime_checkable
+class PluginLibrary(Protocol):
+    """Libraries, their files and the item registry (see :mod:`revenge_hookspecs.media`).
+
+    Register every item a content type creates with :meth:`upsert_items` (movies, series,
+    seasons, episodes...): grants, user data, artwork access and home screens go by it.
+    """
+
+    async def get(self, library_id: str) -> Any:
+        """The :class:`~revenge_hookspecs.media.Library`; raises ``NotFound`` when unknown."""
+
+    async def libraries(self, content_type: str | None = None) -> list[Any]:
+        """Every library, or those of one content type."""
+
+    async def files(self, *, library_id: str | None = None, item_key: str | None = None,
+                    file_ids: Iterable[str] | None = None, include_missing: bool = False) -> list[Any]:
+        """Tracked :class:`~revenge_hookspecs.media.MediaFile` s matching every given criterion."""
+
+    async def upsert_items(self, items: Iterable[Any]) -> None:
+        """Add or update :class:`~revenge_hookspecs.media.ItemRef` s (``added_at`` is kept once set)."""
+
+    async def remove_items(self, keys: Iterable[str]) -> None:
+        """Forget items (their grants, user data and artwork go with them)."""
+
+    async def item(self, key: str) -> Any:
+        """The :class:`~revenge_hookspecs.media.ItemRef` of a key, or ``None``."""
+
+    def storage(self, library: Any) -> Any:
+        """The :class:`~revenge_hookspecs.types.Storage` that holds a library's files."""
+
+
+@runtime_checkable
+class PluginMetadata(Protocol):
+    """The enabled metadata providers, asked in order with fallback past failures."""
+
+    def providers(self, content_type: str, order: Iterable[str] = ()) -> list[str]:
+        """Provider names for a content type, in the order they are asked."""
+
+    async def search(self, content_type: str, query: str, *, year: int | None = None,
+                     language: str | None = None, external_ids: Mapping[str, str] | None = None,
+                     order: Iterable[str] = (), only: str | None = None) -> list[Any]:
+        """:class:`~revenge_hookspecs.types.MetadataMatch` es from the first provider that has any.
+
+        Raises :class:`~revenge_hookspecs.media.ProviderError` when every provider asked failed,
+        so a job can retry instead of taking an outage for "no match"."""
+
+    async def lookup(self, content_type: str, provider: str, external_id: str, *,
+                     language: str | None = None) -> Any:
+        """:class:`~revenge_hookspecs.media.ItemMetadata` from one provider, or ``None``."""
+
+
+@runtime_checkable
+class PluginArtwork(Protocol):
+    """Images of items: stored once, served resized at ``/api/v1/images/{id}/{size}``
+    behind the same access rules as their item."""
+
+    async def store(self, item_key: str, kind: str, *, url: str | None = None, data: bytes | None = None,
+                    path: str | None = None, language: str | None = None) -> Any:
+        """Store an image from a URL (downloaded once), bytes, or a local file; returns an
+        :class:`~revenge_hookspecs.media.ArtworkRef`. Storing the same source again returns
+        the stored image. :raises ValueError: not an image."""
+
+    async def for_item(self, item_key: str) -> list[Any]:
+        """Every :class:`~revenge_hookspecs.media.ArtworkRef` of an item."""
+
+    async def remove_item(self, item_key: str) -> None:
+        """Drop an item's images."""
+
+
+@runtime_checkable
 class PluginContext(Protocol):
     """Everything a plugin gets from the host.
 
@@ -118,6 +203,9 @@ class PluginContext(Protocol):
     :ivar events: the event bus.
     :ivar search: the search index.
     :ivar access: who is calling a route and which libraries and items they may see.
+    :ivar library: libraries, their files and the item registry.
+    :ivar metadata: the metadata providers, in order, with fallback.
+    :ivar artwork: stored, resized and access-checked images of items.
     """
 
     name: str
@@ -130,6 +218,9 @@ class PluginContext(Protocol):
     events: PluginEvents
     search: PluginSearch
     access: PluginAccess
+    library: PluginLibrary
+    metadata: PluginMetadata
+    artwork: PluginArtwork
 
     def http_client(self, **kwargs: Any) -> AbstractAsyncContextManager[Any]:
         """An ``aiohttp.ClientSession`` with the host's timeouts and User-Agent.

@@ -24,9 +24,11 @@ plugin's own handlers, search is an in-memory index, the cache a TTL dictionary.
 served without authentication; checking permissions is the server's business, so tests
 assert the declared ``Route.permission`` instead.
 
-This module never imports the server: the rules are re-implemented here, and the server's
-own tests keep both in step. aiohttp and loguru are imported only when a harness is built,
-so merely having the SDK installed never breaks a pytest run.
+This module never imports the server. The search rules are the SDK's own
+(:mod:`revenge_hookspecs.search`), which the server applies too; the other rules are
+re-implemented here, and the server's own tests keep both in step. aiohttp and loguru are
+imported only when a harness is built, so merely having the SDK installed never breaks a
+pytest run.
 """
 
 from __future__ import annotations
@@ -39,11 +41,9 @@ import functools
 import importlib.metadata
 import inspect
 import json
-import math
 import re
 import tempfile
 import time
-import unicodedata
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -60,6 +60,21 @@ from . import __version__, specs
 from .config import ConfigError, structure_plugin_config
 from .db import bind_models, physical_table
 from .errors import ApiError, NotFound
+from .search import (
+    LIBRARY_FIELD,
+    PreparedDocument,
+    build_request,
+    document_ids,
+    facet_key,
+    load_all_documents,
+    make_hit,
+    prepare_document,
+    prepare_documents,
+    result,
+    select_types,
+    sorted_facet,
+)
+from .testing_media import MemoryArtwork, MemoryLibrary, MemoryMetadata
 from .types import (
     REGISTRATION_KINDS,
     Caller,
@@ -70,7 +85,6 @@ from .types import (
     Job,
     Migrations,
     SearchDocumentType,
-    SearchField,
     flatten,
     is_core_route_path,
     job_payload,
@@ -94,11 +108,6 @@ CLIENT_MAX_SIZE = 16 * 1024 * 1024
 CACHE_MAX_KEY_LENGTH = 512
 CACHE_DEFAULT_TTL = 300.0
 """The embedded server's ``cache.l1_ttl``: what ``ttl=None`` means (3600 s with Redis)."""
-SEARCH_MAX_PER_PAGE = 250
-SEARCH_MAX_ID_LENGTH = 255
-SEARCH_FACET_LIMIT = 100
-SEARCH_MAX_QUERY_CHARS = 200
-SEARCH_RESERVED_FIELDS = frozenset({"id", "title", "type", "score", "title_sort"})
 
 __all__ = [
     "API_PREFIX",
@@ -666,161 +675,12 @@ class RecordingEvents:
 
 # --- search --------------------------------------------------------------------------------------
 
-_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def _normalize(text: str) -> str:
-    """Case-folded, accents and punctuation removed, one space between words (as the server)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NOT_WORD.sub(" ", stripped.casefold()).strip()
-
-
-@attrs.frozen
-class _Stored:
-    doc_id: str
-    title: str
-    title_norm: str
-    body: str
-    fields: Mapping[str, Any]
-
-
-@attrs.frozen
-class _Condition:
-    field: str
-    type: str
-    values: tuple[Any, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-
-    def matches(self, fields: Mapping[str, Any]) -> bool:
-        value = fields.get(self.field)
-        if value is None:
-            return False
-        if not self.values:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return False
-            return ((self.minimum is None or value >= self.minimum)
-                    and (self.maximum is None or value <= self.maximum))
-        # Stored values and filter values were both checked against the field's one type.
-        have = value if isinstance(value, list) else [value]
-        return any(v in self.values for v in have)
-
-
-def _coerce(field: SearchField, value: Any, where: str) -> Any:
-    kind = field.type
-    if kind == "string" and isinstance(value, str):
-        return value
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and math.isfinite(value):
-        return float(value)
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    if kind == "string[]" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(dict.fromkeys(value))
-    raise ValueError(f"{where}: field {field.name!r} must be {kind}, got {value!r}")
-
-
-def _prepare(doc_type: SearchDocumentType, document: Mapping[str, Any]) -> _Stored:
-    if not isinstance(document, Mapping):
-        raise ValueError(f"search document of type {doc_type.name!r} must be a mapping, got {document!r}")
-    raw_id = document.get("id")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id) == "":
-        raise ValueError(f"search document of type {doc_type.name!r} needs an 'id' (text), got {raw_id!r}")
-    doc_id = str(raw_id)
-    where = f"search document {doc_type.name}/{doc_id}"
-    if len(doc_id) > SEARCH_MAX_ID_LENGTH:
-        raise ValueError(f"{where}: 'id' is longer than {SEARCH_MAX_ID_LENGTH} characters")
-    title = document.get("title")
-    if not isinstance(title, str):
-        raise ValueError(f"{where}: 'title' must be text, got {title!r}")
-    fields: dict[str, Any] = {}
-    searchable = [title]
-    for field in doc_type.fields:
-        value = document.get(field.name)
-        if value is None:
-            continue
-        value = _coerce(field, value, where)
-        fields[field.name] = value
-        if field.searchable and field.type in ("string", "string[]"):
-            searchable.extend(value if isinstance(value, list) else [value])
-    body = " ".join(p for p in (_normalize(part) for part in searchable) if p)
-    return _Stored(doc_id=doc_id, title=title, title_norm=_normalize(title), body=body, fields=fields)
-
-
-def _filter_value(field: str, kind: str, value: Any) -> Any:
-    if kind in ("string", "string[]") and isinstance(value, str):
-        return value
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    expected = "string" if kind == "string[]" else kind
-    raise ValueError(f"filter {field!r}: expected {expected} values, got {value!r}")
-
-
-def _condition(field: str, kind: str, value: Any) -> _Condition:
-    if isinstance(value, Mapping):
-        if kind not in ("int", "float"):
-            raise ValueError(f"filter {field!r}: ranges ({{'min', 'max'}}) only work on int and float fields")
-        unknown = set(value) - {"min", "max"}
-        if unknown or not value:
-            raise ValueError(f"filter {field!r}: a range takes 'min' and/or 'max', got {sorted(value)}")
-        bounds = {k: _filter_value(field, kind, v) for k, v in value.items() if v is not None}
-        if not bounds:
-            raise ValueError(f"filter {field!r}: a range needs 'min' or 'max'")
-        return _Condition(field, kind, minimum=bounds.get("min"), maximum=bounds.get("max"))
-    values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
-    checked = tuple(dict.fromkeys(_filter_value(field, kind, v) for v in values))
-    if not checked:
-        raise ValueError(f"filter {field!r}: give at least one value")
-    return _Condition(field, kind, values=checked)
-
-
-def _facet_field(types: Iterable[SearchDocumentType], name: str, purpose: str) -> tuple[str, set[str]]:
-    kinds: dict[str, str] = {}
-    not_facet: list[str] = []
-    for doc_type in types:
-        for field in doc_type.fields:
-            if field.name == name:
-                if field.facet:
-                    kinds[doc_type.name] = field.type
-                else:
-                    not_facet.append(doc_type.name)
-    if not kinds:
-        if not_facet:
-            raise ValueError(f"cannot {purpose} by {name!r}: it is not a facet field of {', '.join(not_facet)}")
-        names = ", ".join(t.name for t in types) or "no document type"
-        raise ValueError(f"cannot {purpose} by {name!r}: no such facet field in {names}")
-    if len(set(kinds.values())) > 1:
-        detail = ", ".join(f"{t}: {k}" for t, k in sorted(kinds.items()))
-        raise ValueError(f"cannot {purpose} by {name!r}: its type differs between document types ({detail}); "
-                         "search them separately")
-    return next(iter(kinds.values())), set(kinds)
-
-
-def _facet_key(value: Any, kind: str) -> str:
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "float":
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    if kind == "int":
-        return str(int(value))
-    return str(value)
-
 
 def _word_matches(query_word: str, word: str) -> bool:
     return word == query_word or (len(query_word) >= 3 and word.startswith(query_word))
 
 
-def _kit_score(text: str, doc: _Stored) -> float | None:
+def _kit_score(text: str, doc: PreparedDocument) -> float | None:
     """The kit's own simple match: every query word is a word, or the start (3+ letters) of one.
 
     Whatever this finds, the embedded server's SQLite index finds too (it also tolerates
@@ -839,18 +699,24 @@ def _kit_score(text: str, doc: _Stored) -> float | None:
     return 1.0 if all(any(_word_matches(w, d) for d in title_words) for w in words) else 0.8
 
 
+def _copy(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document's fields, detached from the index (as the server's JSON round trip)."""
+    return json.loads(json.dumps(dict(fields)))
+
+
 class MemorySearch:
     """``context.search``: an in-memory index with the server's validation and result shape.
 
-    Only document types the plugin registers exist (``ValueError`` for any other, as for a
-    type no enabled plugin registers). Documents are checked and coerced as the server does
-    (``id`` text or integer, ``title`` text, declared fields coerced to their type,
-    undeclared keys and ``None`` values dropped). Searches validate ``page``, ``per_page``
-    (1 to 250), filters (facet fields only: a value, a list of values, or ``{"min", "max"}``
-    for numbers) and facets, and return::
+    Documents and searches go through the server's own rules (:mod:`revenge_hookspecs.search`):
+    only document types the plugin registers exist (``ValueError`` for any other, as for a
+    type no enabled plugin registers); documents are checked and coerced (``id`` text or
+    integer, ``title`` text, an optional ``library_id``, declared fields coerced to their
+    type, undeclared keys and ``None`` values dropped); searches validate ``page``,
+    ``per_page`` (1 to 250), filters (facet fields only: a value, a list of values, or
+    ``{"min", "max"}`` for numbers), facets and ``library_ids``, and return::
 
-        {"hits": [{...fields, "id", "type", "title", "score"}], "found", "page", "per_page",
-         "facets": {field: {value_as_text: count}}, "backend": "memory", "degraded": False}
+        {"hits": [{...fields, "library_id"?, "id", "type", "title", "score"}], "found", "page",
+         "per_page", "facets": {field: {value_as_text: count}}, "backend": "memory", "degraded": False}
 
     Matching is deliberately simple (see :func:`_kit_score`): normalised words, no typo
     tolerance, and scores of the kit's own.
@@ -860,64 +726,39 @@ class MemorySearch:
 
     def __init__(self, doc_types: Callable[[], Mapping[str, SearchDocumentType]]):
         self._doc_types = doc_types
-        self._index: dict[str, dict[str, _Stored]] = {}
+        self._index: dict[str, dict[str, PreparedDocument]] = {}
 
     @property
     def documents(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """``documents[doc_type][id]``: each stored document (``id``, ``title``, fields), for assertions."""
+        """``documents[doc_type][id]``: each stored document (``id``, ``title``, ``library_id``
+        when it has one, fields), for assertions."""
         return {
-            doc_type: {doc_id: {"id": d.doc_id, "title": d.title, **json.loads(json.dumps(d.fields))}
+            doc_type: {doc_id: {"id": d.doc_id, "title": d.title, **_copy(d.fields),
+                                **({LIBRARY_FIELD: d.library_id} if d.library_id is not None else {})}
                        for doc_id, d in table.items()}
             for doc_type, table in self._index.items()
         }
 
-    def _type(self, name: str) -> SearchDocumentType:
-        registered = self._doc_types()
-        doc_type = registered.get(name) if isinstance(name, str) else None
-        if doc_type is None:
-            known = ", ".join(sorted(registered)) or "none"
-            raise ValueError(f"unknown search document type {name!r}; registered types: {known}")
-        for field in doc_type.fields:
-            if field.name in SEARCH_RESERVED_FIELDS:
-                raise ValueError(
-                    f"search document type {doc_type.name!r} declares the field {field.name!r}, "
-                    f"which is reserved ({', '.join(sorted(SEARCH_RESERVED_FIELDS))}); rename it"
-                )
-        return doc_type
-
     def _types(self, names: Iterable[str] | str | None) -> list[SearchDocumentType]:
-        if names is None:
-            usable = []
-            for name in sorted(self._doc_types()):
-                with contextlib.suppress(ValueError):  # the server skips a broken type, with a warning
-                    usable.append(self._type(name))
-            return usable
-        if isinstance(names, str):
-            names = [names]
-        return [self._type(name) for name in dict.fromkeys(names)]
+        # The server skips a broken type with a warning when searching every type.
+        return select_types(self._doc_types(), names)
 
-    def _write(self, doc_type: str, prepared: Iterable[_Stored]) -> None:
-        table = self._index.setdefault(doc_type, {})
-        for doc in prepared:
-            table.pop(doc.doc_id, None)
-            table[doc.doc_id] = doc
+    def _type(self, name: str) -> SearchDocumentType:
+        return self._types([name])[0]
 
     async def index(self, doc_type: str, documents: Iterable[Mapping[str, Any]]) -> None:
         """Insert or replace documents; every one is checked before anything is written."""
         kind = self._type(doc_type)
-        prepared: dict[str, _Stored] = {}
-        for document in documents:
-            doc = _prepare(kind, document)
-            prepared.pop(doc.doc_id, None)
-            prepared[doc.doc_id] = doc
-        self._write(kind.name, prepared.values())
+        table = self._index.setdefault(kind.name, {})
+        for doc in prepare_documents(kind, documents):
+            table.pop(doc.doc_id, None)
+            table[doc.doc_id] = doc
 
     async def delete(self, doc_type: str, ids: Iterable[str]) -> None:
         """Remove documents by id; ids that are not indexed are ignored."""
         kind = self._type(doc_type)
-        ids = [ids] if isinstance(ids, str) else list(dict.fromkeys(str(i) for i in ids))
         table = self._index.get(kind.name, {})
-        for doc_id in ids:
+        for doc_id in document_ids(ids):
             table.pop(doc_id, None)
 
     async def reindex(self, doc_types: Iterable[str] | str | None = None) -> dict[str, int]:
@@ -931,85 +772,53 @@ class MemorySearch:
             if kind.load_all is None:
                 counts[kind.name] = len(self._index.get(kind.name, {}))
                 continue
-            source: Any = kind.load_all()
-            if inspect.isawaitable(source):
-                source = await source
-            loaded: dict[str, _Stored] = {}
-            if hasattr(source, "__aiter__"):
-                async for document in source:
-                    doc = _prepare(kind, document)
-                    loaded[doc.doc_id] = doc
-            else:
-                for document in source:
-                    doc = _prepare(kind, document)
-                    loaded[doc.doc_id] = doc
+            loaded: dict[str, PreparedDocument] = {}
+            async for document in load_all_documents(kind):
+                doc = prepare_document(kind, document)
+                loaded[doc.doc_id] = doc
             self._index[kind.name] = loaded
             counts[kind.name] = len(loaded)
         return counts
 
     async def search(self, query: str, *, doc_types: Iterable[str] | str | None = None,
                      filters: Mapping[str, Any] | None = None, facets: Iterable[str] = (),
-                     page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        """Find documents; an empty query lists every one. ``ValueError`` where the server raises it."""
-        types = self._types(doc_types)
-        if not isinstance(query, str):
-            raise ValueError(f"query must be text, got {query!r}")
-        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-            raise ValueError(f"page must be a whole number of at least 1, got {page!r}")
-        if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= SEARCH_MAX_PER_PAGE:
-            raise ValueError(f"per_page must be between 1 and {SEARCH_MAX_PER_PAGE}, got {per_page!r}")
-        if filters is not None and not isinstance(filters, Mapping):
-            raise ValueError(f"filters must be a mapping of field to value, got {filters!r}")
-        facets = [facets] if isinstance(facets, str) else list(facets)
-        remaining = list(types)
-        conditions = []
-        for name, value in (filters or {}).items():
-            kind, declaring = _facet_field(types, name, "filter")
-            conditions.append(_condition(name, kind, value))
-            remaining = [t for t in remaining if t.name in declaring]
-        facet_fields = []
-        for name in dict.fromkeys(facets):
-            kind, _ = _facet_field(types, name, "count facets")
-            facet_fields.append((name, kind))
-        query = query.strip()
-        text = _normalize(query[: SEARCH_MAX_QUERY_CHARS * 2])[:SEARCH_MAX_QUERY_CHARS].strip()
+                     page: int = 1, per_page: int = 20, library_ids: Iterable[str] | None = None,
+                     include_unscoped: bool = True) -> dict[str, Any]:
+        """Find documents; an empty query lists every one. ``ValueError`` where the server raises it.
 
-        matched: list[tuple[float, str, _Stored]] = []
-        if remaining and not (query and not text):
-            for doc_type in remaining:
+        ``library_ids`` keeps the search to documents of those libraries (``None``: every
+        library); ``include_unscoped`` says whether documents without a ``library_id`` match
+        too. Totals and facet counts cover the same documents as the hits.
+        """
+        request = build_request(self._types(doc_types), query, filters=filters, facets=facets, page=page,
+                                per_page=per_page, library_ids=library_ids, include_unscoped=include_unscoped)
+        matched: list[tuple[float, str, PreparedDocument]] = []
+        if not request.cannot_match:
+            for doc_type in request.types:
                 for doc in self._index.get(doc_type.name, {}).values():
-                    if not all(c.matches(doc.fields) for c in conditions):
+                    if not request.in_scope(doc.library_id):
                         continue
-                    score = _kit_score(text, doc) if query else 0.0
+                    if not all(c.matches(doc.fields) for c in request.conditions):
+                        continue
+                    score = _kit_score(request.text, doc) if request.query else 0.0
                     if score is not None:
                         matched.append((score, doc_type.name, doc))
         matched.sort(key=lambda m: (-m[0], m[2].title_norm, m[1], m[2].doc_id))
         counted: dict[str, dict[str, int]] = {}
-        for name, kind in facet_fields:
+        for facet in request.facets:
             counts: dict[str, int] = {}
             for _, _, doc in matched:
-                value = doc.fields.get(name)
+                value = doc.fields.get(facet.field)
                 for v in value if isinstance(value, list) else [value]:
                     if v is not None:
-                        key = _facet_key(v, kind)
+                        key = facet_key(v, facet.type)
                         counts[key] = counts.get(key, 0) + 1
-            ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-            counted[name] = dict(ordered[:SEARCH_FACET_LIMIT])
-        start = (page - 1) * per_page
-        hits = [
-            {**json.loads(json.dumps(doc.fields)), "id": doc.doc_id, "type": doc_type, "title": doc.title,
-             "score": round(float(score), 4)}
-            for score, doc_type, doc in matched[start:start + per_page]
-        ]
-        return {
-            "hits": hits,
-            "found": len(matched),
-            "page": page,
-            "per_page": per_page,
-            "facets": counted,
-            "backend": self.backend,
-            "degraded": False,
-        }
+            counted[facet.field] = sorted_facet(counts)
+        page_of = matched[request.offset:request.offset + request.per_page]
+        hits = [make_hit(doc_type, doc.doc_id, doc.title, round(float(score), 4), _copy(doc.fields), doc.library_id)
+                for score, doc_type, doc in page_of]
+        return result(request, hits=hits, found=len(matched), facets=counted, backend=self.backend,
+                      degraded=False)
 
 
 # --- the context ---------------------------------------------------------------------------------
@@ -1059,7 +868,7 @@ class HarnessContext:
 
     def __init__(self, *, name: str, config: Any, data_dir: Path, logger: Any, db: HarnessDatabase,
                  cache: MemoryCache, jobs: RecordingJobs, events: RecordingEvents, search: MemorySearch,
-                 access: MemoryAccess):
+                 access: MemoryAccess, library: MemoryLibrary, metadata: MemoryMetadata, artwork: MemoryArtwork):
         self.name = name
         self.config = config
         self._data_dir = data_dir
@@ -1070,6 +879,9 @@ class HarnessContext:
         self.events = events
         self.search = search
         self.access = access
+        self.library = library
+        self.metadata = metadata
+        self.artwork = artwork
 
     @property
     def data_dir(self) -> Path:
@@ -1260,10 +1072,14 @@ class PluginHarness:
                                       on_error=self._handler_failed)
         self.search = MemorySearch(lambda: {d.name: d for d in self._live_registrations("search_documents")})
         self.access = MemoryAccess()
+        self.library = MemoryLibrary(plugin=self.name,
+                                     content_types=lambda: self._live_registrations("content_types"))
+        self.metadata = MemoryMetadata(lambda: self._live_registrations("metadata_providers"))
+        self.artwork = MemoryArtwork()
         self.context = HarnessContext(
             name=self.name, config=self.config, data_dir=self.host.data_dir / "plugins" / self.name,
             logger=bound, db=self.db, cache=self.cache, jobs=self.jobs, events=self.events, search=self.search,
-            access=self.access,
+            access=self.access, library=self.library, metadata=self.metadata, artwork=self.artwork,
         )
 
     def _migrate(self) -> list[str]:

@@ -22,7 +22,8 @@ HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTI
 PUBLIC = "public"
 """Permission value for a route that anyone may call without credentials."""
 
-CORE_ROUTE_PREFIXES = ("/auth", "/me", "/admin", "/setup", "/users", "/settings", "/system")
+CORE_ROUTE_PREFIXES = ("/auth", "/me", "/admin", "/setup", "/users", "/settings", "/system", "/libraries", "/items",
+                       "/images", "/search")
 """Namespaces below ``/api/v1`` that belong to the core; a plugin route inside one is refused."""
 
 
@@ -92,6 +93,10 @@ class ContentType:
     :param extensions: lower-case file extensions (without dot) this type claims in a scan.
     :param schema: database schema the type's rows live in (``public`` or ``qar``).
     :param claim: optional ``claim(path) -> bool`` that decides finer than by extension.
+    :param handler: the :class:`~revenge_hookspecs.media.ContentHandler` that turns a
+        library's files into items; a content type without one cannot own a library.
+    :param item_types: the item types (first part of item keys) it creates, e.g.
+        ``{"series", "season", "episode"}``; used to route item requests to it.
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -99,6 +104,15 @@ class ContentType:
     extensions: frozenset[str] = attrs.field(converter=frozenset, factory=frozenset)
     schema: str = attrs.field(default="public", validator=attrs.validators.in_(("public", "qar")))
     claim: Callable[[str], bool] | None = None
+    handler: Any = None
+    item_types: frozenset[str] = attrs.field(converter=frozenset, factory=frozenset)
+
+    def claims(self, path: str) -> bool:
+        """Whether a scan hands this file to the content type (by extension, then ``claim``)."""
+        extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+        if self.extensions and extension not in self.extensions:
+            return False
+        return self.claim(path) if self.claim is not None else bool(self.extensions)
 
 
 @attrs.frozen
@@ -115,15 +129,24 @@ class MetadataMatch:
 
 @runtime_checkable
 class MetadataSource(Protocol):
-    """What a metadata provider object offers; all methods are coroutines."""
+    """What a metadata provider object offers; all methods are coroutines.
+
+    Raise (ideally :class:`~revenge_hookspecs.media.ProviderError`) when the provider cannot
+    answer, so the server moves on to the next provider; return ``[]`` or ``None`` when it
+    answered but knows nothing.
+    """
 
     async def search(self, content_type: str, query: str, *, year: int | None = None,
-                     language: str | None = None) -> list[MetadataMatch]:
-        """Candidates for a free-text query, best first."""
+                     language: str | None = None,
+                     external_ids: Mapping[str, str] | None = None) -> list[MetadataMatch]:
+        """Candidates for a title (and year), best first, each scored with
+        :func:`~revenge_hookspecs.media.match_score`. ``external_ids`` (``imdb``, ``tmdb``,
+        ``tvdb``...) known from local metadata let a provider look the item up directly."""
 
     async def lookup(self, content_type: str, external_id: str, *,
-                     language: str | None = None) -> Mapping[str, Any] | None:
-        """Full metadata for one id, or ``None`` when the provider does not know it."""
+                     language: str | None = None) -> Any:
+        """Full metadata for one id as :class:`~revenge_hookspecs.media.ItemMetadata` (for a
+        series including its seasons and episodes), or ``None`` when the provider does not know it."""
 
 
 @attrs.frozen
@@ -218,6 +241,14 @@ class Storage(Protocol):
 
     def roots(self) -> list[str]:
         """The folders this backend serves."""
+
+    # Optional: a backend may also offer these (the server checks with ``hasattr``).
+    #
+    # def local_path(self, path: str) -> str | None:
+    #     """A path on this machine for tools that need one (PyAV, mutagen), or ``None``."""
+    #
+    # def watch(self, paths: list[str]) -> AsyncIterator[set[str]]:
+    #     """Batches of changed paths below ``paths``, for realtime library monitoring."""
 
 
 @attrs.frozen
