@@ -49,9 +49,10 @@ async def running_host(config: Config, *, inspect_only: bool = False):
                               on_plugin_error=host.record_runtime_error)
     host.bind(services)
     try:
-        await services.db.run(upgrade, services.db.database, core_set())
+        await services.db.run(upgrade, services.db.database, core_set(), config=config)
         await services.start()
         services.identity.activity.install_jobs()
+        services.library.install_jobs()
         host.discover()
         await host.start(inspect_only=inspect_only)
         yield host, services
@@ -180,10 +181,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             migration_set = core_set()
         label = migration_set.name if migration_set.name != CORE else "core"
         if args.action == "up":
-            applied = upgrade(db.database, migration_set, args.target)
+            applied = upgrade(db.database, migration_set, args.target, config=config)
             print(f"{label}: applied {len(applied)}" + (": " + ", ".join(applied) if applied else ""))
         elif args.action == "down":
-            reverted = downgrade(db.database, migration_set, args.target)
+            reverted = downgrade(db.database, migration_set, args.target, config=config)
             print(f"{label}: reverted {len(reverted)}" + (": " + ", ".join(reverted) if reverted else ""))
         else:
             for migration in status(db.database, migration_set):
@@ -219,7 +220,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         enabled = args.action == "enable"
         db = Database(config)
         try:
-            upgrade(db.database, core_set())
+            upgrade(db.database, core_set(), config=config)
             db.call(write_plugin_state, db, args.name, enabled, "cli")
         finally:
             db.close()
@@ -380,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = search_sub.add_parser("reindex", help="rebuild the search index from the database")
     reindex.add_argument("--type", action="append", help="only this document type (repeatable)")
     search.set_defaults(func=cmd_search)
+
+    from .library.cli import add_parser as add_library_parser
+
+    add_library_parser(sub)
     return parser
 
 

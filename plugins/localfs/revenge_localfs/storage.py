@@ -21,6 +21,7 @@ import asyncio
 import os
 import stat as stat_module
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 from revenge_hookspecs import FileInfo
 
@@ -195,6 +196,49 @@ class LocalStorage:
             for info in files:
                 yield info
             stack.extend(reversed(folders))
+
+    # --- local paths and watching --------------------------------------------------------
+
+    def local_path(self, path: str) -> str:
+        """Where a path really is on this machine (symlinks resolved), for tools that open
+        files themselves (PyAV, mutagen). Raises ``PermissionError`` like every other call."""
+        return self._resolve(path)[1]
+
+    def _shown_path(self, real: str, watched: list[tuple[str, str]]) -> str | None:
+        """The path a caller names for a real path below a watched folder, unless hidden or outside."""
+        for shown, real_folder in watched:
+            if _inside(real, real_folder):
+                tail = os.path.relpath(real, real_folder)
+                if tail == ".":
+                    return shown
+                if any(_is_hidden(part) for part in tail.split(os.sep)):
+                    return None
+                return os.path.join(shown, tail)
+        return None
+
+    async def watch(self, paths: Iterable[str], *, debounce_ms: int = 200,
+                    stop_event: Any = None) -> AsyncIterator[set[str]]:
+        """Batches of paths that changed (created, modified, deleted, moved) below ``paths``.
+
+        Every folder is checked like any other path first (``PermissionError`` outside the
+        roots). Paths come back as the caller names them; hidden ones are left out. The
+        operating system's notifications (inotify, FSEvents...) are read by ``watchfiles``
+        in a thread; ``debounce_ms`` groups a burst of changes into one batch.
+        """
+        import watchfiles
+
+        watched = []
+        for path in paths:
+            shown, real = await asyncio.to_thread(self._resolve, path)
+            watched.append((shown, real))
+        if not watched:
+            raise ValueError("watch needs at least one folder")
+        async for changes in watchfiles.awatch(*(real for _, real in watched), debounce=debounce_ms, step=50,
+                                               stop_event=stop_event, recursive=True, watch_filter=None,
+                                               yield_on_timeout=False):
+            batch = {shown for shown in (self._shown_path(real, watched) for _change, real in changes) if shown}
+            if batch:
+                yield batch
 
     # --- reading -------------------------------------------------------------------------
 

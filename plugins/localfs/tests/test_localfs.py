@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import threading
@@ -440,3 +441,39 @@ async def test_a_storage_without_roots_refuses_everything(tree):
     storage = LocalStorage([])
     with pytest.raises(PermissionError):
         await storage.stat(str(tree["tv"]))
+
+
+# --- local paths and watching --------------------------------------------------------------------
+
+
+async def test_local_path_is_the_real_location_inside_the_roots(storage, tree):
+    assert storage.local_path(str(tree["tv"] / "Show" / "poster.jpg")) == str(tree["tv"] / "Show" / "poster.jpg")
+    linked = tree["tv"] / "movies_link" / "film.mp4"
+    assert storage.local_path(str(linked)) == os.path.realpath(tree["movies"] / "film.mp4")
+    for attempt in ("{tv}/escape.txt", "{tv}/../../outside/secret.txt", "/etc/passwd"):
+        with pytest.raises(PermissionError):
+            storage.local_path(_escape(attempt, tree))
+
+
+async def _next_batch(changes, timeout: float = 10.0) -> set[str]:
+    return await asyncio.wait_for(anext(changes), timeout)
+
+
+async def test_watch_reports_changes_below_the_folders_as_the_caller_names_them(storage, tree):
+    stop = asyncio.Event()
+    changes = storage.watch([str(tree["tv"] / "Show")], debounce_ms=50, stop_event=stop)
+    waiting = asyncio.ensure_future(_next_batch(changes))
+    await asyncio.sleep(0.5)  # the watcher is running by now
+    (tree["tv"] / "Show" / ".partial.mkv").write_bytes(b"hidden, not reported")
+    (tree["tv"] / "Show" / "Season 1" / "e03.mkv").write_bytes(b"episode three")
+    batch = await waiting
+    assert batch == {str(tree["tv"] / "Show" / "Season 1" / "e03.mkv")}
+    (tree["tv"] / "Show" / "Season 1" / "e01.mkv").unlink()
+    assert str(tree["tv"] / "Show" / "Season 1" / "e01.mkv") in await _next_batch(changes)
+    stop.set()
+    await changes.aclose()
+
+
+async def test_watch_refuses_folders_outside_the_roots(storage, tree):
+    with pytest.raises(PermissionError):
+        await anext(storage.watch([str(tree["outside"])]))

@@ -1,0 +1,221 @@
+"""The item registry and what users keep per item (favourite, watched, progress).
+
+Content types register every item they create; the registry announces them with
+``item.added``, ``item.updated`` and ``item.removed``. Removing an item removes with it the
+grants on it, every user's state on it (decided: user data goes with the item; a file that
+disappears keeps its item for ``library.missing_grace_hours`` first, so a move or an
+unplugged disk costs nobody their progress) and its artwork.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from loguru import logger
+
+from revenge_hookspecs.errors import BadRequest, NotFound
+from revenge_hookspecs.media import ItemRef, parse_item_key
+from revenge_hookspecs.types import Events
+
+from ..db.models import utcnow
+from ..identity.models import Grant
+from .models import LibraryItem, LibraryRow, UserItemState, iso
+
+if TYPE_CHECKING:
+    from .service import LibraryService
+
+CHUNK = 500
+STATE_FIELDS = ("favourite", "watched", "position_seconds", "play_count")
+MAX_POSITION = 7 * 86400.0
+
+
+def item_ref_of(row: LibraryItem) -> ItemRef:
+    return ItemRef(key=row.key, library_id=str(row.library_id), title=row.title, parent_key=row.parent_key,
+                   year=row.year, added_at=row.added_at)
+
+
+def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class ItemRegistry:
+    def __init__(self, service: LibraryService):
+        self.service = service
+
+    async def upsert(self, items: Iterable[ItemRef]) -> None:
+        """Add or update items (``added_at`` is kept once set); emits item.added / item.updated."""
+        refs: dict[str, ItemRef] = {}
+        for item in items:
+            if not isinstance(item, ItemRef):
+                raise TypeError(f"upsert_items takes ItemRef, not {type(item).__name__}")
+            refs[item.key] = item  # the last one of a key wins, as in one upsert per item
+        if not refs:
+            return
+        library_ids = {int(ref.library_id) for ref in refs.values() if ref.library_id.isdigit()}
+        now = utcnow()
+
+        def write() -> tuple[list[ItemRef], list[ItemRef]]:
+            added, updated = [], []
+            with self.service.db.database.atomic():
+                known_libraries = {i for (i,) in LibraryRow.select(LibraryRow.id)
+                                   .where(LibraryRow.id.in_(list(library_ids))).tuples()} if library_ids else set()
+                unknown = sorted({r.library_id for r in refs.values()
+                                  if not r.library_id.isdigit() or int(r.library_id) not in known_libraries})
+                if unknown:
+                    raise NotFound(f"no library {unknown[0]!r}")
+                existing = {}
+                for chunk in _chunks(list(refs)):
+                    existing.update({row.key: row for row in LibraryItem.select().where(LibraryItem.key.in_(chunk))})
+                inserts = []
+                for key, ref in refs.items():
+                    row = existing.get(key)
+                    values = {"library": int(ref.library_id), "item_type": ref.item_type, "title": ref.title,
+                              "parent_key": ref.parent_key, "year": ref.year}
+                    if row is None:
+                        inserts.append({"key": key, "added_at": ref.added_at or now, "updated_at": now, **values})
+                        added.append(attrs.evolve(ref, added_at=ref.added_at or now))
+                    elif any(getattr(row, f if f != "library" else "library_id") != v for f, v in values.items()):
+                        LibraryItem.update(updated_at=now, **values).where(LibraryItem.key == key).execute()
+                        updated.append(attrs.evolve(ref, added_at=row.added_at))
+                for chunk in _chunks(inserts, 100):
+                    LibraryItem.insert_many(chunk).execute()
+            return added, updated
+
+        added, updated = await self.service.run(write)
+        events = self.service.services.events
+        for name, refs_done in ((Events.ITEM_ADDED, added), (Events.ITEM_UPDATED, updated)):
+            for ref in refs_done:
+                await events.emit(name, _event_payload(ref))
+
+    async def remove(self, keys: Iterable[str]) -> list[ItemRef]:
+        """Forget items with their grants, users' state and artwork; emits item.removed. Unknown keys are ignored."""
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            parse_item_key(key)
+        if not wanted:
+            return []
+
+        def write() -> list[ItemRef]:
+            self.service.db.bind([Grant])
+            gone: list[ItemRef] = []
+            with self.service.db.database.atomic():
+                for chunk in _chunks(wanted):
+                    gone += [item_ref_of(row) for row in LibraryItem.select().where(LibraryItem.key.in_(chunk))]
+                    UserItemState.delete().where(UserItemState.item.in_(chunk)).execute()
+                    Grant.delete().where(Grant.resource_type == "item", Grant.resource_id.in_(chunk)).execute()
+                    LibraryItem.delete().where(LibraryItem.key.in_(chunk)).execute()
+            return gone
+
+        gone = await self.service.run(write)
+        artwork = getattr(self.service.services, "artwork", None)
+        for ref in gone:
+            if artwork is not None and hasattr(artwork, "remove_item"):
+                try:
+                    await artwork.remove_item(ref.key)
+                except Exception as exc:  # the item is gone; a stray image is only disk space
+                    logger.warning("could not drop the artwork of item {}: {}", ref.key, exc)
+            await self.service.services.events.emit(Events.ITEM_REMOVED, _event_payload(ref))
+        return gone
+
+    async def get(self, key: str) -> ItemRef | None:
+        try:
+            parse_item_key(key)
+        except ValueError:
+            return None
+        row = await self.service.run(lambda: LibraryItem.get_or_none(LibraryItem.key == key))
+        return None if row is None else item_ref_of(row)
+
+    async def library_of(self, keys: Iterable[str]) -> dict[str, str]:
+        """item key -> library id, for the keys that are registered."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read() -> dict[str, str]:
+            out: dict[str, str] = {}
+            for chunk in _chunks(wanted):
+                rows = LibraryItem.select(LibraryItem.key, LibraryItem.library).where(LibraryItem.key.in_(chunk))
+                out.update({key: str(library) for key, library in rows.tuples()})
+            return out
+
+        return await self.service.run(read) if wanted else {}
+
+    # --- users' state -------------------------------------------------------------------------------
+
+    async def state(self, user_id: int, key: str) -> dict[str, Any]:
+        row = await self.service.run(lambda: UserItemState.get_or_none(UserItemState.user == user_id,
+                                                                       UserItemState.item == key))
+        return _state_dict(key, row)
+
+    async def set_state(self, user_id: int, key: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a user's state on an item. ``watched: true`` counts a play and rewinds to 0;
+        a position marks the item as played now. :raises BadRequest: a field is invalid."""
+        values = check_state(changes)
+        now = utcnow()
+
+        def write() -> UserItemState:
+            with self.service.db.database.atomic():
+                if not LibraryItem.select().where(LibraryItem.key == key).exists():
+                    raise NotFound("Not found.")
+                row = UserItemState.get_or_none(UserItemState.user == user_id, UserItemState.item == key)
+                created = row is None
+                if created:
+                    row = UserItemState(user=user_id, item=key)
+                if values.get("watched") is True and not row.watched:
+                    row.play_count = (row.play_count or 0) + 1
+                    row.position_seconds = 0.0
+                    row.last_played_at = now
+                if "position_seconds" in values:
+                    row.last_played_at = now
+                for field, value in values.items():
+                    setattr(row, field, value)
+                row.updated_at = now
+                row.save(force_insert=created)
+                return row
+
+        return _state_dict(key, await self.service.run(write))
+
+
+def check_state(changes: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise BadRequest("The request body must be a JSON object.")
+    unknown = sorted(str(k)[:40] for k in changes if k not in STATE_FIELDS)
+    if unknown:
+        raise BadRequest(f"Unknown field {unknown[0]!r}; allowed: {', '.join(STATE_FIELDS)}.", {"key": unknown[0]})
+    if not changes:
+        raise BadRequest(f"Send at least one of: {', '.join(STATE_FIELDS)}.")
+    values: dict[str, Any] = {}
+    for key in ("favourite", "watched"):
+        if key in changes:
+            if not isinstance(changes[key], bool):
+                raise BadRequest(f"{key} is true or false.", {"key": key})
+            values[key] = changes[key]
+    if "position_seconds" in changes:
+        position = changes["position_seconds"]
+        if (isinstance(position, bool) or not isinstance(position, int | float) or not math.isfinite(position)
+                or not 0 <= position <= MAX_POSITION):
+            raise BadRequest(f"position_seconds is a number of seconds from 0 to {MAX_POSITION:.0f}.",
+                             {"key": "position_seconds"})
+        values["position_seconds"] = float(position)
+    if "play_count" in changes:
+        count = changes["play_count"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
+            raise BadRequest("play_count is a whole number from 0 to 1000000.", {"key": "play_count"})
+        values["play_count"] = count
+    return values
+
+
+def _state_dict(key: str, row: UserItemState | None) -> dict[str, Any]:
+    if row is None:
+        return {"item_key": key, "favourite": False, "watched": False, "play_count": 0, "position_seconds": 0.0,
+                "last_played_at": None, "updated_at": None}
+    return {"item_key": key, "favourite": row.favourite, "watched": row.watched, "play_count": row.play_count,
+            "position_seconds": row.position_seconds, "last_played_at": iso(row.last_played_at),
+            "updated_at": iso(row.updated_at)}
+
+
+def _event_payload(ref: ItemRef) -> dict[str, Any]:
+    return {"key": ref.key, "item_type": ref.item_type, "library_id": ref.library_id, "title": ref.title,
+            "parent_key": ref.parent_key, "year": ref.year}
