@@ -100,13 +100,15 @@ def test_effective_config_masks_secrets() -> None:
         "REVENGE_SEARCH_API_KEY": "typesense-key",
     })
     config.plugins["tmdb"] = {"api_key": "tmdb-key", "language": "en"}
+    config.plugins["thetvdb"] = {"api_key": "tvdb-key", "pin": "4711", "language": "eng"}
     shown = repr(effective(config))
-    for secret in ("hunter2", "j" * 40, "typesense-key", "tmdb-key"):
+    for secret in ("hunter2", "j" * 40, "typesense-key", "tmdb-key", "tvdb-key", "4711"):
         assert secret not in shown
     tree = effective(config)
     assert tree["database"]["url"] == f"postgresql://revenge:{MASK}@db:5432/revenge"
     assert tree["auth"]["jwt_secret"] == MASK
     assert tree["plugins"]["tmdb"] == {"api_key": MASK, "language": "en"}
+    assert tree["plugins"]["thetvdb"] == {"api_key": MASK, "pin": MASK, "language": "eng"}
 
 
 @attrs.define
