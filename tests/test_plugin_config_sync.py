@@ -21,7 +21,7 @@ from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.models import ServerSetting
 from revenge_core.plugins.host import Status
-from revenge_core.plugins.state import PluginConfigRevision, bump_config_revision
+from revenge_core.plugins.state import SEALED_CONFIG, PluginConfigRevision, bump_config_revision
 from tests import plugin_samples as samples
 from tests.identity.conftest import bearer, login, make_user
 from tests.test_serve_e2e import PLUGIN, _env, server
@@ -36,11 +36,17 @@ def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
 
 
-async def instance(aiohttp_client, config: Config, plugin=None):
+async def instance(aiohttp_client, config: Config, plugin=None, *, name: str = "good"):
     """One server on the shared database, with its own copy of the config (as a process has)."""
-    own = attrs.evolve(config, plugins={name: dict(section) for name, section in config.plugins.items()})
-    app = create_app(own, plugins={"good": plugin or samples.Good()}, sync_interval=SYNC)
+    own = attrs.evolve(config, plugins={key: dict(section) for key, section in config.plugins.items()})
+    app = create_app(own, plugins={name: plugin or samples.Good()}, sync_interval=SYNC)
     return await aiohttp_client(app)
+
+
+async def as_admin(client) -> dict[str, str]:
+    """Headers of a freshly made admin."""
+    await make_user(client.app, "boss", "boss password", role="admin")
+    return bearer((await login(client, "boss", "boss password"))["access_token"])
 
 
 async def eventually(check, what: str) -> None:
@@ -74,8 +80,7 @@ async def test_config_put_on_one_instance_reaches_the_other(aiohttp_client, conf
     b_plugin = samples.Good()
     b = await instance(aiohttp_client, config, b_plugin)
     assert greeting_on(b) == "hello"
-    await make_user(a.app, "boss", "boss password", role="admin")
-    admin = bearer((await login(a, "boss", "boss password"))["access_token"])
+    admin = await as_admin(a)
 
     response = await a.put("/api/v1/admin/plugins/good/config", headers=admin, json={"greeting": "hey", "repeat": 2})
     assert response.status == 200, await response.text()
@@ -148,7 +153,9 @@ async def test_the_stored_revision_is_recorded_with_who_stored_it(aiohttp_client
     await host.set_config("good", {"greeting": "one"}, actor="alice")
     await host.set_config("good", {"greeting": "two"}, actor="bob")
     assert host.get("good").config_revision == 2 and greeting_on(a) == "two"
-    assert await a.app[IDENTITY].settings.read_raw("plugins.good") == {"greeting": "two"}
+    assert await host.stored_config("good") == {"greeting": "two"}
+    # Stored encrypted, bound to its row.
+    assert set(await a.app[IDENTITY].settings.read_raw("plugins.good")) == {SEALED_CONFIG}
     db = a.app[SERVICES].db
 
     def row() -> tuple[str, int, str]:

@@ -309,10 +309,6 @@ class Settings:
         """Store (or with ``None`` delete) any key without declaration checks. Internal use."""
         await self._run(self._write_rows, {key: value}, updated_by)
 
-    async def raw_with_prefix(self, prefix: str) -> dict[str, Any]:
-        return await self._run(lambda: self._decoded(
-            ServerSetting.select().where(ServerSetting.key.startswith(prefix))))
-
     # --- declared settings ---
 
     def spec(self, name: str) -> SettingSpec:

@@ -6,7 +6,7 @@ does wrong marks that plugin alone (``load_error``, ``config_error``, ``failed``
 ``failed_self_check``) and the server keeps going.
 
 Whether an admin wants a plugin on is stored in ``shared.plugin_state``, and the config an
-admin gives a plugin is stored with a revision (see :mod:`.state`). Every instance polls
+admin gives a plugin is stored, encrypted, with a revision (see :mod:`.state`). Every instance polls
 both small tables each second and follows them, so a toggle or a config change made on one
 instance reaches all of them within two seconds.
 """
@@ -35,10 +35,11 @@ from .. import __version__
 from ..config import Config, ConfigError, load_plugin_config
 from ..db.migrate import MigrationSet, upgrade
 from ..db.models import PluginMigrationState, PluginState, utcnow
+from ..identity.crypto import DecryptionError
 from ..identity.settings import PLUGIN_PREFIX
 from .context import HostPluginContext
 from .registry import DuplicateRegistration
-from .state import StoredState, bump_config_revision, read_stored_state
+from .state import StoredState, bump_config_revision, is_sealed_config, read_stored_state, seal_config, unseal_config
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -437,30 +438,49 @@ class PluginHost:
     async def _read_state(self) -> StoredState:
         return await self.services.db.run(read_stored_state, self.services.db)
 
+    async def stored_config(self, name: str) -> Any:
+        """The config section admins stored for a plugin, decrypted; ``None`` when there is none.
+
+        :raises json.JSONDecodeError: the stored text is not JSON.
+        :raises DecryptionError: it was encrypted with another key (the message names both
+            key ids), belongs to another row, or is damaged.
+        """
+        key = PLUGIN_PREFIX + name
+        stored = await self.services.identity.settings.read_raw(key)
+        if not is_sealed_config(stored):  # none, or plain JSON from before 0011 (or by hand)
+            return stored
+        return json.loads(unseal_config(self.services.identity.secret_box, key, stored))
+
     async def _load_stored_config(self, record: PluginRecord, revision: int) -> None:
         """Make the admins' stored section (if any) the plugin's ``plugins.<name>``; no restart.
 
         The revision is read before the section, so a change stored meanwhile has a newer
-        revision and is picked up at the next sync. A section that is not a JSON object is
-        remembered as the plugin's config error; a database error leaves it for the next try.
+        revision and is picked up at the next sync. A section that is not a JSON object, or
+        that cannot be decrypted, is remembered as the plugin's config error; a database error
+        leaves it for the next try.
         """
         problem = ""
+        prefix = f"plugins.{record.name}: the stored configuration"
         try:
-            section = await self.services.identity.settings.read_raw(PLUGIN_PREFIX + record.name)
+            section = await self.stored_config(record.name)
         except json.JSONDecodeError as exc:
-            section, problem = None, f"plugins.{record.name}: the stored configuration is not valid JSON ({exc})"
+            section, problem = None, f"{prefix} is not valid JSON ({exc})"
+        except DecryptionError as exc:
+            section, problem = None, f"{prefix} cannot be decrypted: {exc}"
         if section is not None and not isinstance(section, Mapping):
-            problem = f"plugins.{record.name}: the stored configuration is not a JSON object"
+            problem = f"{prefix} is not a JSON object"
         elif section is not None:
             self.config.plugins[record.name] = dict(section)
         record.config_revision, record.config_problem = revision, problem
 
     async def set_config(self, name: str, section: Mapping[str, Any], actor: str = "",
                          user_id: int | None = None) -> PluginRecord:
-        """Store an admin's config for a plugin and restart it with it here; other instances
-        follow within seconds. ``section`` must already be validated."""
+        """Store an admin's config for a plugin (encrypted) and restart it with it here; other
+        instances follow within seconds. ``section`` must already be validated."""
         record = self.get(name)
-        await self.services.identity.settings.write_raw(PLUGIN_PREFIX + name, dict(section), updated_by=user_id)
+        key = PLUGIN_PREFIX + name
+        sealed = seal_config(self.services.identity.secret_box, key, json.dumps(dict(section), sort_keys=True))
+        await self.services.identity.settings.write_raw(key, sealed, updated_by=user_id)
         # Stored first, bumped second: whoever sees the new revision reads this section or a newer one.
         await self.services.db.run(bump_config_revision, self.services.db, name, actor)
         async with self._lock:

@@ -304,7 +304,7 @@ async def test_plugin_config_is_validated_stored_and_applied(plugin_app) -> None
     body = await response.json()
     assert body["values"] == {"greeting": "hey", "repeat": 2, "loud": False} and body["status"] == "enabled"
     assert (await (await client.get("/api/v1/good/hello")).json())["message"] == "hey hey"
-    assert await client.app[IDENTITY].settings.read_raw("plugins.good") == {"greeting": "hey", "repeat": 2}
+    assert await client.app[HOST].stored_config("good") == {"greeting": "hey", "repeat": 2}
     [entry] = (await client.app[IDENTITY].activity.query(action="plugin.config"))["items"]
     assert entry["after"] == {"greeting": "hey", "repeat": 2}
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from loguru import logger
 
 from revenge_hookspecs.config import ConfigError
 from revenge_hookspecs.errors import ApiError, BadRequest, NotFound
@@ -56,6 +57,7 @@ from ...plugins.host import PluginHost, PluginRecord, Status
 from ..activity import bool_param, client_ip, int_param, is_secret_key, parse_time
 from ..authn import login_key
 from ..authorizer import IDENTITY
+from ..crypto import DecryptionError
 from ..principal import PRINCIPAL, Principal
 from ..service import Identity
 from ..settings import PLUGIN_PREFIX
@@ -455,15 +457,17 @@ def _unmask_url(value: Any, previous: Any) -> Any:
 
 
 def _unmask(submitted: Any, previous: Any) -> Any:
-    """Secrets sent back as ``********`` (as they were read) keep their previous value."""
+    """Secrets sent back as ``********`` (as they were read) keep their previous value; one
+    with no previous value is left out, so the placeholder itself is never stored."""
     if not isinstance(submitted, Mapping):
         return submitted
     previous = previous if isinstance(previous, Mapping) else {}
     kept = {}
     for key, value in submitted.items():
         before = previous.get(key)
-        if value == MASK and key in previous:
-            kept[key] = before
+        if value == MASK:
+            if key in previous:
+                kept[key] = before
         elif isinstance(value, Mapping):
             kept[key] = _unmask(value, before)
         elif isinstance(value, list):
@@ -544,21 +548,32 @@ def _section_sources(host: PluginHost, name: str) -> list[str]:
     return sorted(plugin_section(bare, name, host.environ, other_plugins=host.records))
 
 
+async def _stored_section(host: PluginHost, record: PluginRecord) -> Any:
+    """What admins stored for the plugin, decrypted; ``None`` when it is missing or unreadable
+    (the plugin's status and message say why)."""
+    try:
+        return await host.stored_config(record.name)
+    except (ValueError, DecryptionError) as exc:  # not JSON, or another key
+        logger.warning("plugin {}: the stored configuration cannot be read: {}", record.name, exc)
+        return None
+
+
 async def get_plugin_config(request: web.Request) -> web.Response:
     """The plugin's configuration as it applies now (secrets masked) and what admins stored."""
-    identity = _identity(request)
     host = _host(request)
     record = _record(request)
     schema = schema_of(host, record)
-    error = None
+    key = PLUGIN_PREFIX + record.name
+    # A stored section the host cannot use (not JSON, another key...) is the error to fix.
+    error = {"key": key, "reason": record.config_problem.removeprefix(f"{key}: ")} if record.config_problem else None
     # A plugin that is not running may hold the config of an earlier start; work it out afresh.
     values = record.config if record.status == Status.ENABLED else None
-    if values is None and schema is not None:
+    if values is None and schema is not None and error is None:
         try:
             values = load_plugin_config(host.config, record.name, schema, host.environ, other_plugins=host.records)
         except ConfigError as exc:
             error = {"key": exc.key, "reason": exc.reason}
-    stored = await identity.settings.read_raw(PLUGIN_PREFIX + record.name)
+    stored = await _stored_section(host, record)
     return web.json_response({
         "plugin": record.name,
         "status": str(record.status),
@@ -580,8 +595,7 @@ async def put_plugin_config(request: web.Request) -> web.Response:
         raise ApiError(409, "plugin_not_loaded", f"Plugin {record.name!r} is not loaded ({record.status}); "
                                                  "it cannot be configured until it loads.")
     schema = schema_of(host, record)
-    key = PLUGIN_PREFIX + record.name
-    previous = await identity.settings.read_raw(key)
+    previous = await _stored_section(host, record)
     if previous is None:
         previous = host.config.plugins.get(record.name) or {}
     section = _unmask(await _object(request), previous)
@@ -599,17 +613,6 @@ async def put_plugin_config(request: web.Request) -> web.Response:
                                    details={"status_before": before_status, "status": str(record.status),
                                             "message": record.message})
     return await get_plugin_config(request)
-
-
-async def load_stored_plugin_configs(identity: Identity, host: PluginHost) -> list[str]:
-    """Put admins' stored plugin configs into the host's config (call before ``host.start()``)."""
-    stored = await identity.settings.raw_with_prefix(PLUGIN_PREFIX)
-    names = []
-    for key, section in stored.items():
-        if isinstance(section, Mapping):
-            host.config.plugins[key[len(PLUGIN_PREFIX):]] = dict(section)
-            names.append(key[len(PLUGIN_PREFIX):])
-    return names
 
 
 # --- the table ------------------------------------------------------------------------------------------
