@@ -105,6 +105,7 @@ class AuthConfig:
     jwt_secret: str = attrs.field(default="", metadata=SECRET)
     access_token_ttl: float = 900.0
     refresh_token_ttl: float = 30 * 86400.0
+    refresh_grace_seconds: float = 10.0
     password_min_length: int = 10
     max_sessions_per_user: int = 10
     max_api_keys_per_user: int = 25
@@ -128,6 +129,28 @@ class LoggingConfig:
 
 
 @attrs.define
+class LibraryConfig:
+    missing_grace_hours: float = 72.0
+    scan_batch_size: int = 100
+    watch_debounce_ms: int = 1000
+    handler_timeout: float = 600.0
+    scan_stale_seconds: float = 120.0
+
+
+@attrs.define
+class ArtworkConfig:
+    max_download_bytes: int = 20 * 1024 * 1024
+    download_timeout: float = 30.0
+    cache_max_mb: int = 1024
+    resize_workers: int = 2
+
+
+@attrs.define
+class MetadataConfig:
+    provider_timeout: float = 60.0
+
+
+@attrs.define
 class Config:
     data_dir: Path = attrs.Factory(_default_data_dir)
     server: ServerConfig = attrs.Factory(ServerConfig)
@@ -139,6 +162,9 @@ class Config:
     auth: AuthConfig = attrs.Factory(AuthConfig)
     encryption: EncryptionConfig = attrs.Factory(EncryptionConfig)
     logging: LoggingConfig = attrs.Factory(LoggingConfig)
+    library: LibraryConfig = attrs.Factory(LibraryConfig)
+    artwork: ArtworkConfig = attrs.Factory(ArtworkConfig)
+    metadata: MetadataConfig = attrs.Factory(MetadataConfig)
     load_plugins: list[str] = attrs.Factory(list)
     disabled_plugins: list[str] = attrs.Factory(list)
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
@@ -286,6 +312,8 @@ def check(config: Config) -> None:
     for key in ("access_token_ttl", "refresh_token_ttl", "lockout_window"):
         if getattr(auth, key) <= 0:
             raise ConfigError(f"auth.{key}", "must be greater than 0 seconds")
+    if not 0 <= auth.refresh_grace_seconds <= 300:
+        raise ConfigError("auth.refresh_grace_seconds", "must be between 0 and 300 seconds")
     for key in ("password_min_length", "max_sessions_per_user", "max_api_keys_per_user", "lockout_threshold",
                 "activity_retention_days"):
         if getattr(auth, key) < 1:
@@ -300,9 +328,36 @@ def check(config: Config) -> None:
         raise ConfigError("logging.format", "must be 'text' or 'json'")
     if config.jobs.workers < 1:
         raise ConfigError("jobs.workers", "must be at least 1")
+    _check_library(config.library)
+    _check_artwork(config.artwork, config.metadata)
     for name in config.plugins:
         if not isinstance(config.plugins[name], Mapping):
             raise ConfigError(f"plugins.{name}", "must be a mapping of keys")
+
+
+def _check_library(library: LibraryConfig) -> None:
+    if library.missing_grace_hours < 0:
+        raise ConfigError("library.missing_grace_hours", "must be 0 or more hours")
+    if not 1 <= library.scan_batch_size <= 10_000:
+        raise ConfigError("library.scan_batch_size", "must be between 1 and 10000 files")
+    if not 0 <= library.watch_debounce_ms <= 600_000:
+        raise ConfigError("library.watch_debounce_ms", "must be between 0 and 600000 milliseconds")
+    for key in ("handler_timeout", "scan_stale_seconds"):
+        if getattr(library, key) <= 0:
+            raise ConfigError(f"library.{key}", "must be greater than 0 seconds")
+
+
+def _check_artwork(artwork: ArtworkConfig, metadata: MetadataConfig) -> None:
+    if not 1024 <= artwork.max_download_bytes <= 1024**3:
+        raise ConfigError("artwork.max_download_bytes", "must be between 1024 bytes and 1 GiB")
+    if artwork.cache_max_mb < 0:
+        raise ConfigError("artwork.cache_max_mb", "must be 0 (no cache) or more megabytes")
+    if not 1 <= artwork.resize_workers <= 64:
+        raise ConfigError("artwork.resize_workers", "must be between 1 and 64")
+    for key, value in (("artwork.download_timeout", artwork.download_timeout),
+                       ("metadata.provider_timeout", metadata.provider_timeout)):
+        if value <= 0:
+            raise ConfigError(key, "must be greater than 0 seconds")
 
 
 # --- plugin sections ------------------------------------------------------------------------------
@@ -384,7 +439,7 @@ def _mask_tree(section: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _looks_secret(key: str) -> bool:
-    return bool(re.search(r"(secret|password|api_key|token|key)$", key))
+    return bool(re.search(r"(secret|password|api_key|token|key|pin)$", key))
 
 
 def _serialize(_inst: Any, _field: Any, value: Any) -> Any:

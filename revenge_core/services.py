@@ -34,6 +34,9 @@ class Services:
     jobs: JobQueue
     search: SearchService
     identity: Any = None
+    library: Any = None
+    metadata: Any = None
+    artwork: Any = None
 
     @classmethod
     def build(cls, config: Config, *, context_for: Callable[[str], Any],
@@ -55,6 +58,15 @@ class Services:
         from .identity.service import Identity
 
         services.identity = Identity(services)
+        from .library import LibraryService
+
+        services.library = LibraryService(services, on_plugin_error=on_plugin_error)
+        from .artwork import ArtworkService
+        from .metadata import MetadataService
+
+        services.metadata = MetadataService(registry, timeout=config.metadata.provider_timeout, is_enabled=is_enabled,
+                                            on_plugin_error=on_plugin_error)
+        services.artwork = ArtworkService(services)
         return services
 
     async def start(self) -> None:
@@ -62,7 +74,11 @@ class Services:
         await self.search.start()
 
     async def close(self) -> None:
+        if self.library is not None:
+            await self.library.stop()
         await self.search.close()
         await self.cache.close()
+        if self.artwork is not None:
+            self.artwork.close()
         self.jobs.close()
         self.db.close()

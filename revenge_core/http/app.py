@@ -20,7 +20,7 @@ from ..config import Config
 from ..db.migrate import core_set, upgrade
 from ..plugins.host import API_PREFIX, PluginHost
 from ..services import Services
-from . import health
+from . import health, search
 from .errors import error_middleware
 from .keys import AUTHORIZER, CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
 from .metrics import Metrics, metrics_handler, metrics_middleware
@@ -86,6 +86,7 @@ def _core_routes(app: web.Application, table: RouteTable) -> None:
         tags=("docs",))
     add(app, "GET", f"{API_PREFIX}/system/info", system_info, permission=PUBLIC,
         summary="Server name and version", tags=("system",))
+    search.install_routes(app, table)
 
 
 def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
@@ -112,6 +113,14 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     from ..identity.http import install_routes
 
     install_routes(app, table)
+    from .libraries import ROUTES as LIBRARY_ROUTES
+
+    for declaration in LIBRARY_ROUTES:
+        table.add(app, **declaration)
+    from .images import ROUTES as IMAGE_ROUTES
+
+    for declaration in IMAGE_ROUTES:
+        table.add(app, **declaration)
     app[AUTHORIZER] = authorize
     app[HOST].reserved_routes = {
         f"{entry.route.method} {entry.full_path.removeprefix(API_PREFIX)}"
@@ -144,20 +153,19 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     services = Services.build(config, context_for=host.context_for, is_enabled=host.is_enabled,
                               on_plugin_error=host.record_runtime_error)
     app[SERVICES] = services
+    services.metadata.metrics = app[METRICS]
     from ..identity.authorizer import IDENTITY
 
     app[IDENTITY] = services.identity
     host.bind(services)
     try:
-        applied = await services.db.run(upgrade, services.db.database, core_set())
+        applied = await services.db.run(upgrade, services.db.database, core_set(), config=config)
         if applied:
             logger.info("core migrations applied: {}", ", ".join(applied))
         await services.start()
-        from ..identity.http.admin import load_stored_plugin_configs
-
         identity = app[IDENTITY]
-        await load_stored_plugin_configs(identity, host)
         identity.activity.install_jobs()
+        services.library.install_jobs()
         # Fail at start, not at the first login, when the signing secret cannot be read or made.
         _ = identity.tokens.secret
         host.discover()
@@ -167,6 +175,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         if config.jobs.embedded_consumer:
             services.jobs.start_consumer(config.jobs.workers)
         host.start_sync(state.get("sync_interval") or 1.0)
+        await services.library.start(host)
         if services.db.driver == "postgres":
             await services.db.run(services.db.database.warm)
         state["db_upkeep"] = asyncio.get_running_loop().create_task(services.db.maintenance_loop())
@@ -181,6 +190,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     yield
     state["started"] = False
     state["db_upkeep"].cancel()
+    await services.library.stop()
     # Jobs finish (or are queued again) while their plugins are still there to run them.
     if config.jobs.embedded_consumer:
         cancelled = await asyncio.to_thread(services.jobs.stop_consumer, True, config.jobs.shutdown_timeout)

@@ -33,6 +33,10 @@ class Metrics:
                                      ["layer"], registry=r)
         self.plugins = Gauge("plugins", "Plugins by status.", ["status"], registry=r)
         self.jobs = Gauge("jobs", "Job queue figures.", ["state"], registry=r)
+        self.metadata_requests = Counter("metadata_provider_requests_total", "Calls to metadata providers.",
+                                         ["provider"], registry=r)
+        self.metadata_failures = Counter("metadata_provider_failures_total",
+                                         "Metadata provider calls that failed or timed out.", ["provider"], registry=r)
 
     def refresh(self, services: Services | None, plugin_statuses: list[str]) -> None:
         """Read the gauges that are cheaper to sample at scrape time than to keep current."""

@@ -67,6 +67,9 @@ class HostPluginContext:
         self.events = services.events.for_plugin(name)
         self.search = services.search
         self.access = HostAccess(services)
+        self.library = services.library.for_plugin(name) if services.library is not None else None
+        self.metadata = services.metadata
+        self.artwork = services.artwork
 
     @property
     def data_dir(self) -> Path:

@@ -1,0 +1,106 @@
+"""``context.metadata``: the enabled metadata providers, asked in order with fallback.
+
+The order and fallback rules are the SDK's :class:`~revenge_hookspecs.media.MetadataChain`
+(the test kit uses the same class); the server adds what an operator needs around each call:
+a time limit (``metadata.provider_timeout``), a log line naming the provider that failed, a
+runtime error counted against the plugin that registered it (shown to admins with the
+plugin), and Prometheus counters of calls and failures by provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from revenge_hookspecs.media import ItemMetadata, MetadataChain, ProviderError
+
+if TYPE_CHECKING:
+    from .http.metrics import Metrics
+    from .plugins.registry import Registry
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s (metadata.provider_timeout)"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _GuardedChain(MetadataChain):
+    """A chain whose every provider call is counted, and whose failures are reported."""
+
+    def __init__(self, service: MetadataService, timeout: float):
+        super().__init__(service.enabled_providers, timeout=timeout)
+        self._service = service
+
+    async def _ask(self, provider: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        self._service.count("requests", provider.name)
+        try:
+            return await super()._ask(provider, call)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._service.failed(provider.name, exc)
+            raise
+
+
+class MetadataService:
+    """The host's ``PluginMetadata``; one per server instance (``services.metadata``), shared by every plugin.
+
+    :param registry: the registrations of enabled plugins.
+    :param is_enabled: whether a plugin is enabled right now.
+    :param on_plugin_error: ``on_plugin_error(plugin, exc)`` counts a failure against the plugin.
+    """
+
+    def __init__(self, registry: Registry, *, timeout: float, is_enabled: Callable[[str], bool],
+                 on_plugin_error: Callable[[str, BaseException], None] | None = None):
+        self.registry = registry
+        self.timeout = timeout
+        self._is_enabled = is_enabled
+        self._on_plugin_error = on_plugin_error
+        self.metrics: Metrics | None = None
+        """Set by the HTTP server to count calls in its Prometheus registry."""
+        self.chain = _GuardedChain(self, timeout)
+
+    def enabled_providers(self) -> list[Any]:
+        return [provider for plugin, provider in self.registry.items("metadata_providers") if self._is_enabled(plugin)]
+
+    def count(self, what: str, provider: str) -> None:
+        if self.metrics is not None:
+            counter = self.metrics.metadata_requests if what == "requests" else self.metrics.metadata_failures
+            counter.labels(provider).inc()
+
+    def failed(self, provider: str, exc: BaseException) -> None:
+        """Log a provider's failure and count it against the plugin that registered the provider."""
+        self.count("failures", provider)
+        found = self.registry.get("metadata_providers", provider)
+        plugin = found[0] if found is not None else "unknown"
+        reason = _reason(exc, self.timeout)
+        if isinstance(exc, ProviderError | TimeoutError):
+            logger.bind(plugin=plugin).warning("metadata provider {} failed: {}", provider, reason)
+        else:  # not the documented way to fail: a bug in the provider, worth its traceback
+            logger.bind(plugin=plugin).opt(exception=exc).error("metadata provider {} crashed: {}", provider, reason)
+        if self._on_plugin_error is not None and found is not None:
+            self._on_plugin_error(plugin, exc)
+
+    # --- PluginMetadata ------------------------------------------------------------------------------
+
+    def providers(self, content_type: str, order: Iterable[str] = ()) -> list[str]:
+        return self.chain.names(content_type, tuple(order))
+
+    async def search(self, content_type: str, query: str, *, year: int | None = None,
+                     language: str | None = None, external_ids: Mapping[str, str] | None = None,
+                     order: Iterable[str] = (), only: str | None = None) -> list[Any]:
+        matches, attempts = await self.chain.search(content_type, query, year=year, language=language,
+                                                    external_ids=external_ids, order=tuple(order), only=only)
+        logger.debug("metadata search {} {!r}: {}", content_type, query[:100],
+                     ", ".join(f"{a.provider} {'ok' if a.ok else 'failed'} ({a.results})" for a in attempts) or
+                     "no provider")
+        return matches
+
+    async def lookup(self, content_type: str, provider: str, external_id: str, *,
+                     language: str | None = None) -> ItemMetadata | None:
+        return await self.chain.lookup(content_type, provider, external_id, language=language)
