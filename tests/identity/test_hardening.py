@@ -37,6 +37,7 @@ from .test_auth import PASSWORD, cookie_header, cookie_login, enable_totp, passw
 REFRESH = "/api/v1/auth/refresh"
 MFA = "/api/v1/auth/login/mfa"
 SESSIONS = "/api/v1/me/sessions"
+PIN = "864209753142"
 ARR_KEY = "0123456789abcdef0123456789abcdef"
 KEY_A, KEY_B = "a" * 40, "b" * 40
 MIGRATION = "0006_identity_hardening"
@@ -215,9 +216,10 @@ async def test_totp_secrets_and_secret_settings_are_stored_encrypted(client) -> 
     identity = client.app[IDENTITY]
     token = (await login(client, "alice", PASSWORD))["access_token"]
     enrolment = await (await client.post("/api/v1/me/totp", headers=bearer(token))).json()
-    await identity.settings.update({"arr.radarr.api_key": ARR_KEY, "legacy.pin": "4321", "server.name": "Den"})
+    # A PIN longer than any number in a stored row (timestamps hold runs of at most 6 digits).
+    await identity.settings.update({"arr.radarr.api_key": ARR_KEY, "legacy.pin": PIN, "server.name": "Den"})
     everything = await everything_stored(client)
-    for secret in (enrolment["secret"], ARR_KEY, "4321"):
+    for secret in (enrolment["secret"], ARR_KEY, PIN):
         assert secret not in everything
     assert "Den" in everything  # plain settings stay plain
     stored_secret = await run(client, lambda: User.get(User.username_key == "alice").totp_secret)
@@ -226,7 +228,7 @@ async def test_totp_secrets_and_secret_settings_are_stored_encrypted(client) -> 
     assert set(stored_pin) == {SEALED}
     # Round trip: the server reads them back.
     assert await identity.settings.get("arr.radarr.api_key") == ARR_KEY
-    assert await identity.settings.get("legacy.pin") == "4321"
+    assert await identity.settings.get("legacy.pin") == PIN
     code = pyotp.TOTP(enrolment["secret"]).now()
     response = await client.post("/api/v1/me/totp/confirm", headers=bearer(token), json={"code": code})
     assert response.status == 200
