@@ -10,12 +10,12 @@ plugin), and Prometheus counters of calls and failures by provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from revenge_hookspecs.media import ItemMetadata, MetadataChain, ProviderError
+from revenge_hookspecs.media import ChainedMetadata, MetadataChain, ProviderError
 
 if TYPE_CHECKING:
     from .http.metrics import Metrics
@@ -47,7 +47,7 @@ class _GuardedChain(MetadataChain):
             raise
 
 
-class MetadataService:
+class MetadataService(ChainedMetadata):
     """The host's ``PluginMetadata``; one per server instance (``services.metadata``), shared by every plugin.
 
     :param registry: the registrations of enabled plugins.
@@ -86,21 +86,9 @@ class MetadataService:
         if self._on_plugin_error is not None and found is not None:
             self._on_plugin_error(plugin, exc)
 
-    # --- PluginMetadata ------------------------------------------------------------------------------
+    # --- PluginMetadata (the rest comes from ChainedMetadata) -----------------------------------------
 
-    def providers(self, content_type: str, order: Iterable[str] = ()) -> list[str]:
-        return self.chain.names(content_type, tuple(order))
-
-    async def search(self, content_type: str, query: str, *, year: int | None = None,
-                     language: str | None = None, external_ids: Mapping[str, str] | None = None,
-                     order: Iterable[str] = (), only: str | None = None) -> list[Any]:
-        matches, attempts = await self.chain.search(content_type, query, year=year, language=language,
-                                                    external_ids=external_ids, order=tuple(order), only=only)
+    def searched(self, content_type: str, query: str, attempts: list[Any]) -> None:
         logger.debug("metadata search {} {!r}: {}", content_type, query[:100],
                      ", ".join(f"{a.provider} {'ok' if a.ok else 'failed'} ({a.results})" for a in attempts) or
                      "no provider")
-        return matches
-
-    async def lookup(self, content_type: str, provider: str, external_id: str, *,
-                     language: str | None = None) -> ItemMetadata | None:
-        return await self.chain.lookup(content_type, provider, external_id, language=language)

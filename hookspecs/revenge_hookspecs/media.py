@@ -497,6 +497,31 @@ class MetadataChain:
         return None
 
 
+class ChainedMetadata:
+    """``context.metadata`` over a :class:`MetadataChain` (``self.chain``): the server and the
+    test kit both build theirs on it. Override :meth:`searched` to observe each search."""
+
+    chain: MetadataChain
+
+    def providers(self, content_type: str, order: Iterable[str] = ()) -> list[str]:
+        return self.chain.names(content_type, tuple(order))
+
+    async def search(self, content_type: str, query: str, *, year: int | None = None,
+                     language: str | None = None, external_ids: Mapping[str, str] | None = None,
+                     order: Iterable[str] = (), only: str | None = None) -> list[Any]:
+        matches, attempts = await self.chain.search(content_type, query, year=year, language=language,
+                                                    external_ids=external_ids, order=tuple(order), only=only)
+        self.searched(content_type, query, attempts)
+        return matches
+
+    def searched(self, content_type: str, query: str, attempts: list[ProviderAttempt]) -> None:
+        """Called after every search that did not raise, with the providers asked."""
+
+    async def lookup(self, content_type: str, provider: str, external_id: str, *,
+                     language: str | None = None) -> ItemMetadata | None:
+        return await self.chain.lookup(content_type, provider, external_id, language=language)
+
+
 def check_name(value: str, what: str) -> str:
     """``value`` if it is a valid registration-style name. :raises ValueError: otherwise."""
     if not isinstance(value, str) or not NAME_PATTERN.match(value):

@@ -20,6 +20,7 @@ from .errors import NotFound
 from .media import (
     ARTWORK_KINDS,
     ArtworkRef,
+    ChainedMetadata,
     ItemRef,
     Library,
     MediaFile,
@@ -134,28 +135,17 @@ class MemoryLibrary:
                               "pass it in MemoryLibrary(storages=...)") from None
 
 
-class MemoryMetadata:
-    """``context.metadata``: the plugin's own providers plus any in ``extra`` (e.g. a fake TMDb)."""
+class MemoryMetadata(ChainedMetadata):
+    """``context.metadata``: the plugin's own providers plus any in ``extra`` (e.g. a fake TMDb);
+    every provider asked is recorded in :attr:`attempts`."""
 
     def __init__(self, providers: Callable[[], Iterable[Any]]):
         self.extra: list[Any] = []
         self.chain = MetadataChain(lambda: [*providers(), *self.extra])
         self.attempts: list[Any] = []
 
-    def providers(self, content_type: str, order: Iterable[str] = ()) -> list[str]:
-        return self.chain.names(content_type, tuple(order))
-
-    async def search(self, content_type: str, query: str, *, year: int | None = None,
-                     language: str | None = None, external_ids: Mapping[str, str] | None = None,
-                     order: Iterable[str] = (), only: str | None = None) -> list[Any]:
-        matches, attempts = await self.chain.search(content_type, query, year=year, language=language,
-                                                    external_ids=external_ids, order=tuple(order), only=only)
+    def searched(self, content_type: str, query: str, attempts: list[Any]) -> None:
         self.attempts.extend(attempts)
-        return matches
-
-    async def lookup(self, content_type: str, provider: str, external_id: str, *,
-                     language: str | None = None) -> Any:
-        return await self.chain.lookup(content_type, provider, external_id, language=language)
 
 
 def image_size(data: bytes) -> tuple[int, int]:
