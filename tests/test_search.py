@@ -419,6 +419,39 @@ class TestLibraries:
         assert ids(await indexed.search("keanu", library_ids=["lib-a"], include_unscoped=False)) == []
         assert ids(await indexed.search("matrix", library_ids={"lib-a"}, filters={"year": 2003})) == ["2"]
 
+    async def test_type_facet_counts_matches_per_document_type(self, indexed: SearchService,
+                                                               expected_backend: str) -> None:
+        await indexed.index("show", [{**SHOWS[0], "library_id": "lib-a"}, {**SHOWS[1], "library_id": "lib-b"}])
+        for kwargs, expected in [
+            ({}, {"movie": 9, "person": 2, "show": 2}),
+            # The libraries, the filters and the query narrow it as they narrow the hits.
+            ({"library_ids": {"lib-a"}}, {"movie": 5, "person": 2, "show": 1}),
+            ({"library_ids": ["lib-b"], "include_unscoped": False}, {"movie": 4, "show": 1}),
+            ({"library_ids": []}, {"person": 2}),
+            ({"library_ids": [], "include_unscoped": False}, {}),
+            ({"filters": {"year": 2001}}, {"movie": 3}),
+            ({"filters": {"year": 2001}, "library_ids": {"lib-a"}}, {"movie": 1}),
+            ({"filters": {"year": {"min": 2002}}}, {"movie": 4, "show": 2}),
+            ({"filters": {"year": {"min": 2002}}, "library_ids": {"lib-b"}, "include_unscoped": False},
+             {"movie": 2, "show": 1}),
+            ({"filters": {"year": {"max": 1970}}}, {"person": 2}),
+            ({"filters": {"network": "HBO"}}, {"show": 1}),  # only shows have the field
+            ({"doc_types": ["show", "person"]}, {"person": 2, "show": 2}),
+            ({"query": "matrix"}, {"movie": 3}),
+            ({"query": "matrx", "library_ids": {"lib-b"}}, {"movie": 1}),
+        ]:
+            query = kwargs.pop("query", "")
+            # One hit per page: the counts come from every match, not the page.
+            answer = await indexed.search(query, facets=["type"], per_page=1, **kwargs)
+            assert (answer["backend"], answer["degraded"]) == (expected_backend, False), kwargs
+            assert answer["facets"] == {"type": expected}, (query, kwargs)
+            assert list(answer["facets"]["type"]) == list(expected), "most frequent first, ties by name"
+            assert answer["found"] == sum(expected.values()), (query, kwargs)
+
+        both = await indexed.search("", facets=["year", "type"], library_ids={"lib-b"}, include_unscoped=False)
+        assert both["facets"] == {"year": {"2001": 2, "2003": 1, "2008": 1, "2009": 1},
+                                  "type": {"movie": 4, "show": 1}}
+
     async def test_hits_carry_their_library(self, indexed: SearchService) -> None:
         [movie] = (await indexed.search("godfather"))["hits"][:1]
         assert movie["library_id"] == "lib-a"
@@ -494,6 +527,11 @@ async def test_unknown_types_and_fields_are_errors(service: SearchService) -> No
         await service.search("x", doc_types=["show"], filters={"genres": "Drama"})
     with pytest.raises(ValueError, match="cannot count facets by 'title; drop table'"):
         await service.search("x", facets=["title; drop table"])
+    # "type" is a facet, not a filter field: document types are chosen with doc_types.
+    with pytest.raises(ValueError, match="cannot filter by 'type': no such facet field in movie, show"):
+        await service.search("x", filters={"type": "movie"})
+    with pytest.raises(ValueError, match="cannot count facets by 'Type'"):
+        await service.search("x", facets=["Type"])
     with pytest.raises(ValueError, match="expected int values"):
         await service.search("x", filters={"year": "1999"})
     with pytest.raises(ValueError, match=r"ranges .* only work on int and float"):
@@ -524,6 +562,10 @@ async def test_reserved_field_names_are_refused(database: Database) -> None:
         SearchDocumentType("clip", fields=(SearchField("library_id", "string"),))]})
     with pytest.raises(ValueError, match="declares the field 'library_id', which is reserved"):
         await search.index("clip", [{"id": "1", "title": "A"}])
+    registry.replace("testplugin", {"search_documents": [
+        SearchDocumentType("clip", fields=(SearchField("type", "string", facet=True),))]})
+    with pytest.raises(ValueError, match="declares the field 'type', which is reserved"):
+        await search.search("", doc_types=["clip"], facets=["type"])
     # Searching everything leaves the broken type out instead of failing.
     assert (await search.search(""))["found"] == 0
 

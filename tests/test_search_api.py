@@ -212,6 +212,29 @@ async def test_filters(client, admin: dict[str, str], query: str, expected: set[
     assert (set(ids(answer)), answer["found"]) == (expected, len(expected))
 
 
+async def test_facet_type_counts_matches_per_document_type(client, admin: dict[str, str],
+                                                            alice: dict[str, str]) -> None:
+    backend = client.app[SERVICES].search.backend
+    for headers, query, expected in [
+        (admin, "", {"movie": 6, "person": 2}),
+        (alice, "", {"movie": 3, "person": 2}),  # library B is not hers
+        (admin, "library=lib-b", {"movie": 3}),
+        (alice, "library=lib-a", {"movie": 3}),
+        (alice, "library=lib-b", {}),
+        (admin, "filter.year=..1970", {"person": 2}),
+        (admin, "filter.year=2003..", {"movie": 3}),
+        (alice, "filter.year=2003..", {"movie": 1}),
+        (admin, "filter.genres=Drama&library=lib-b", {"movie": 2}),
+        (admin, "type=person", {"person": 2}),
+        (admin, "q=matrx", {"movie": 3}),
+        (alice, "q=matrx", {"movie": 2}),
+    ]:
+        answer = await found(client, headers, f"{query}&facet=type&facet=year&per_page=1")
+        assert (answer["facets"]["type"], answer["found"]) == (expected, sum(expected.values())), query
+        assert (answer["backend"], answer["degraded"]) == (backend, False)
+        assert set(answer["facets"]) == {"type", "year"}
+
+
 async def test_pages(client, admin: dict[str, str]) -> None:
     pages = [await found(client, admin, f"type=movie&page={page}&per_page=4") for page in (1, 2, 3)]
 
@@ -229,6 +252,8 @@ async def test_bad_queries_answer_400(client, admin: dict[str, str]) -> None:
         ("type=", "type", "type needs a value"),
         ("facet=overview", "facet", "cannot count facets by 'overview': it is not a facet field of movie"),
         ("facet=title", "facet", "cannot count facets by 'title': no such facet field"),
+        ("type=person&facet=genres&facet=type", "facet", "cannot count facets by 'genres'"),
+        ("filter.type=movie", "filter.type", "cannot filter by 'type': no such facet field"),
         ("filter.director=Nolan", "filter.director", "cannot filter by 'director': no such facet field"),
         ("type=person&filter.genres=Drama", "filter.genres", "no such facet field in person"),
         ("filter.overview=hacker", "filter.overview", "it is not a facet field of movie"),
@@ -266,4 +291,5 @@ async def test_the_route_is_documented(client) -> None:
     assert operation["x-revenge-permission"] == "search:read"
     assert "filter.FIELD=VALUE" in operation["description"]
     assert "MIN..MAX" in operation["description"]
+    assert "`facet=type` counts the matches of each document type" in operation["description"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["required"][0] == "hits"

@@ -4,8 +4,9 @@ The server's search service and the test kit's ``MemorySearch`` both apply these
 a document or a search that passes in a plugin's tests passes in the server, and one the
 server refuses is refused in the tests with the same message. Nothing here touches an
 index: documents are checked and coerced to their declared field types, filters and
-facets are checked against an allowlist of declared facet fields, and searches become a
-validated :class:`SearchRequest` that a backend only has to execute.
+facets are checked against an allowlist of declared facet fields (plus the built-in facet
+``type``, see :func:`check_facet`), and searches become a validated :class:`SearchRequest`
+that a backend only has to execute.
 
 Every document may carry the reserved field ``library_id`` (text): the library the item
 belongs to. Documents not tied to a library (people, for example) leave it out. Searches
@@ -34,12 +35,14 @@ __all__ = [
     "NUMBER_TYPES",
     "RESERVED_FIELDS",
     "TEXT_TYPES",
+    "TYPE_FACET",
     "Condition",
     "Facet",
     "PreparedDocument",
     "SearchRequest",
     "build_request",
     "check_document_type",
+    "check_facet",
     "document_ids",
     "facet_field",
     "facet_key",
@@ -68,6 +71,8 @@ LIBRARY_FIELD = "library_id"
 """The reserved field naming the library a document belongs to."""
 RESERVED_FIELDS = frozenset({"id", "title", "type", "score", "title_sort", LIBRARY_FIELD})
 """Names the search service uses itself; a document type cannot declare them as fields."""
+TYPE_FACET = "type"
+"""The built-in facet: how many matches each document type has. Every search can count it."""
 
 TEXT_TYPES = frozenset({"string", "string[]"})
 NUMBER_TYPES = frozenset({"int", "float"})
@@ -292,10 +297,22 @@ class Condition:
 
 @attrs.frozen
 class Facet:
-    """A validated facet: a facet field and its type."""
+    """A validated facet: a facet field and its type, or the built-in :data:`TYPE_FACET`."""
 
     field: str
     type: str
+
+    @property
+    def by_type(self) -> bool:
+        """Whether this counts document types rather than a field ("type" is reserved)."""
+        return self.field == TYPE_FACET
+
+    def values(self, doc_type: str, fields: Mapping[str, Any]) -> list[Any]:
+        """What a document of type ``doc_type`` with ``fields`` adds to this facet's counts."""
+        if self.by_type:
+            return [doc_type]
+        value = fields.get(self.field)
+        return [v for v in (value if isinstance(value, list) else [value]) if v is not None]
 
 
 @attrs.frozen
@@ -406,6 +423,17 @@ def facet_field(types: Iterable[SearchDocumentType], name: str, purpose: str) ->
     return next(iter(kinds.values())), set(kinds)
 
 
+def check_facet(types: Iterable[SearchDocumentType], name: str) -> Facet:
+    """The facet ``name`` counts: :data:`TYPE_FACET`, or a facet field (see :func:`facet_field`).
+
+    :raises ValueError: for a name that is neither.
+    """
+    if name == TYPE_FACET:
+        return Facet(TYPE_FACET, "string")
+    kind, _ = facet_field(types, name, "count facets")
+    return Facet(name, kind)
+
+
 def library_scope(library_ids: Iterable[Any] | str | None) -> frozenset[str] | None:
     """The libraries a search may see, as text ids; ``None`` (every library) stays ``None``.
 
@@ -434,6 +462,8 @@ def build_request(types: Iterable[SearchDocumentType], query: str, *, filters: M
 
     :param filters: ``{field: value}``, ``{field: [values]}`` (any of them) or, for numbers,
         ``{field: {"min": .., "max": ..}}``; only facet fields qualify.
+    :param facets: facet fields to count, and :data:`TYPE_FACET` for the matches per
+        document type.
     :param library_ids: restrict matches to documents of these libraries (``None``: every
         library).
     :param include_unscoped: whether documents without a ``library_id`` match as well.
@@ -459,10 +489,7 @@ def build_request(types: Iterable[SearchDocumentType], query: str, *, filters: M
         conditions.append(_condition(name, kind, value))
         # A type without the field can never satisfy the filter.
         remaining = [t for t in remaining if t.name in declaring]
-    facet_fields = []
-    for name in dict.fromkeys(facets):
-        kind, _ = facet_field(types, name, "count facets")
-        facet_fields.append(Facet(name, kind))
+    facet_fields = [check_facet(types, name) for name in dict.fromkeys(facets)]
     query = query.strip()
     return SearchRequest(query=query, text=normalize_query(query), types=tuple(remaining),
                          conditions=tuple(conditions), facets=tuple(facet_fields), page=page,

@@ -713,7 +713,8 @@ class MemorySearch:
     integer, ``title`` text, an optional ``library_id``, declared fields coerced to their
     type, undeclared keys and ``None`` values dropped); searches validate ``page``,
     ``per_page`` (1 to 250), filters (facet fields only: a value, a list of values, or
-    ``{"min", "max"}`` for numbers), facets and ``library_ids``, and return::
+    ``{"min", "max"}`` for numbers), facets (facet fields, and ``type`` for the matches per
+    document type) and ``library_ids``, and return::
 
         {"hits": [{...fields, "library_id"?, "id", "type", "title", "score"}], "found", "page",
          "per_page", "facets": {field: {value_as_text: count}}, "backend": "memory", "degraded": False}
@@ -807,12 +808,10 @@ class MemorySearch:
         counted: dict[str, dict[str, int]] = {}
         for facet in request.facets:
             counts: dict[str, int] = {}
-            for _, _, doc in matched:
-                value = doc.fields.get(facet.field)
-                for v in value if isinstance(value, list) else [value]:
-                    if v is not None:
-                        key = facet_key(v, facet.type)
-                        counts[key] = counts.get(key, 0) + 1
+            for _, doc_type_name, doc in matched:
+                for v in facet.values(doc_type_name, doc.fields):
+                    key = facet_key(v, facet.type)
+                    counts[key] = counts.get(key, 0) + 1
             counted[facet.field] = sorted_facet(counts)
         page_of = matched[request.offset:request.offset + request.per_page]
         hits = [make_hit(doc_type, doc.doc_id, doc.title, round(float(score), 4), _copy(doc.fields), doc.library_id)

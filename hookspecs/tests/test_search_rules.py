@@ -11,8 +11,11 @@ import pytest
 from revenge_hookspecs import SearchDocumentType, SearchField, hookimpl
 from revenge_hookspecs.search import (
     RESERVED_FIELDS,
+    TYPE_FACET,
     Condition,
+    Facet,
     build_request,
+    check_facet,
     document_ids,
     facet_key,
     library_scope,
@@ -97,6 +100,13 @@ def test_library_id_is_reserved() -> None:
         select_types({"broken": BROKEN}, ["broken"])
 
 
+def test_type_is_reserved_so_the_type_facet_never_clashes_with_a_field() -> None:
+    assert TYPE_FACET == "type" and TYPE_FACET in RESERVED_FIELDS
+    clip = SearchDocumentType("clip", fields=(SearchField("type", "string", facet=True),))
+    with pytest.raises(ValueError, match="search document type 'clip' declares the field 'type', which is reserved"):
+        select_types({"clip": clip}, ["clip"])
+
+
 def test_every_type_leaves_broken_ones_out_and_says_so() -> None:
     skipped: list[ValueError] = []
     registered = {"person": PERSON, "broken": BROKEN, "movie": MOVIE}
@@ -145,6 +155,22 @@ def test_bad_library_ids_are_refused(library_ids, message: str) -> None:
 def test_include_unscoped_is_a_flag() -> None:
     with pytest.raises(ValueError, match="include_unscoped must be true or false, got 'no'"):
         request(include_unscoped="no")
+
+
+def test_type_is_a_facet_of_every_search_but_not_a_filter() -> None:
+    untyped = SearchDocumentType("note")  # no fields at all, yet "type" counts
+    assert check_facet([untyped], "type") == Facet("type", "string")
+    assert check_facet([MOVIE], "genres") == Facet("genres", "string[]")
+    searched = request(facets=["type", "year", "type"])
+    assert searched.facets == (Facet("type", "string"), Facet("year", "int"))
+    assert [f.by_type for f in searched.facets] == [True, False]
+    assert Facet("type", "string").values("movie", {"year": 1999}) == ["movie"]
+    assert Facet("genres", "string[]").values("movie", {"genres": ["Action", "Drama"]}) == ["Action", "Drama"]
+    assert Facet("year", "int").values("person", {}) == []
+    with pytest.raises(ValueError, match="cannot filter by 'type': no such facet field in movie, person"):
+        request(filters={"type": "movie"})
+    with pytest.raises(ValueError, match="cannot count facets by 'overview': it is not a facet field of movie"):
+        check_facet([MOVIE], "overview")
 
 
 def test_conditions_match_stored_fields() -> None:
@@ -204,3 +230,20 @@ async def test_the_kit_stores_and_returns_the_library(search) -> None:
     assert (hit["id"], hit["library_id"]) == ("2", "lib-b")
     with pytest.raises(ValueError, match="'library_id' must be text"):
         await search.index("movie", [{"id": "4", "title": "x", "library_id": 1.5}])
+
+
+@pytest.mark.parametrize(("kwargs", "types"), [
+    ({}, {"movie": 3, "person": 1}),
+    ({"library_ids": {"lib-a"}}, {"movie": 2, "person": 1}),
+    ({"library_ids": ["lib-b"], "include_unscoped": False}, {"movie": 1}),
+    ({"library_ids": [], "include_unscoped": False}, {}),
+    ({"filters": {"year": {"max": 2001}}}, {"movie": 2, "person": 1}),
+    ({"filters": {"year": {"max": 2001}}, "library_ids": ["lib-a"], "include_unscoped": False}, {"movie": 2}),
+    ({"filters": {"genres": "Comedy"}}, {"movie": 1}),
+    ({"doc_types": "person"}, {"person": 1}),
+    ({"query": "matrix"}, {"movie": 2}),
+])
+async def test_the_kit_counts_matches_per_document_type(search, kwargs, types) -> None:
+    result = await search.search(kwargs.pop("query", ""), facets=["type"], per_page=1, **kwargs)
+
+    assert (result["found"], result["facets"]) == (sum(types.values()), {"type": types})

@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from revenge_hookspecs.errors import BadRequest
-from revenge_hookspecs.search import MAX_PER_PAGE, NUMBER_TYPES, facet_field
+from revenge_hookspecs.search import MAX_PER_PAGE, NUMBER_TYPES, check_facet, facet_field
 from revenge_hookspecs.types import SearchDocumentType
 
 from ..identity.grants import ALL
@@ -46,12 +46,17 @@ DESCRIPTION = f"""Every parameter is optional; repeat a parameter to give severa
 | `type=NAME` | a document type to search (`movie`, `series`, `person`...); all of them when absent |
 | `filter.FIELD=VALUE` | only documents whose facet field `FIELD` has `VALUE`; repeat it for any of several \
 values. Numbers also take one range `MIN..MAX`, `MIN..` or `..MAX` (inclusive); booleans are `true` or `false` |
-| `facet=FIELD` | a facet field to count over every match, not just this page |
+| `facet=FIELD` | a facet field to count over every match, not just this page; `facet=type` counts the matches \
+of each document type (`{{"movie": 12, "series": 3}}`) |
 | `library=ID` | only documents of this library; documents of no library (people) are left out |
 | `page=N` | the page, from 1 (default 1) |
 | `per_page=N` | hits per page, 1 to {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE}) |
 
 Example: `/api/v1/search?q=matrx&type=movie&filter.year=1999..2003&filter.genres=Action&facet=genres&facet=year`.
+
+`type` is a facet of every search but not a field: filter by document type with `type=NAME`, not
+`filter.type`. Its counts cover the same matches as the other facets, so with `type=movie&type=series`
+only those two types appear.
 
 Results, `found` and facet counts cover only documents of the libraries you may view (every library for
 an admin) and documents that belong to no library. A library you may not view finds nothing, as if it did
@@ -189,7 +194,7 @@ async def search(request: web.Request) -> web.Response:
         kind, _ = _checked(FILTER_PREFIX + field, facet_field, doc_types, field, "filter")
         filters[field] = filter_value(field, kind, texts)
     for field in parsed.facets:
-        _checked("facet", facet_field, doc_types, field, "count facets")
+        _checked("facet", check_facet, doc_types, field)
     library_ids, include_unscoped = caller_libraries(await visible_library_ids(request), parsed.libraries)
     try:
         answer = await service.search(parsed.q, doc_types=parsed.types, filters=filters, facets=parsed.facets,
@@ -201,7 +206,8 @@ async def search(request: web.Request) -> web.Response:
 
 
 _FACETS = {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
-           "description": "{field: {value as text: count}} over every match, most frequent first."}
+           "description": "{field: {value as text: count}} over every match, most frequent first; "
+                          "the facet type counts matches per document type."}
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["hits", "found", "page", "per_page", "facets", "backend", "degraded"],

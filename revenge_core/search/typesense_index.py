@@ -24,6 +24,7 @@ from .documents import (
     FACET_LIMIT,
     LIBRARY_FIELD,
     MAX_PER_PAGE,
+    TYPE_FACET,
     PreparedDocument,
     SearchRequest,
     facet_key,
@@ -291,6 +292,9 @@ class TypesenseIndex:
             if "error" in answer:
                 raise TypesenseError(f"Typesense could not search {doc_type.name!r}: {answer['error']}")
             found += answer.get("found", 0)
+            if answer.get("found") and TYPE_FACET in counts:
+                # The built-in facet: every match of this collection is of its type.
+                counts[TYPE_FACET][doc_type.name] = answer["found"]
             for hit in answer.get("hits", []):
                 document = dict(hit["document"])
                 doc_id, title = document.pop("id"), document.pop("title")
