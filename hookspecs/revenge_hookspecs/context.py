@@ -90,8 +90,9 @@ class PluginSearch(Protocol):
         ``library_id`` is one of them (``None``: every library; pass
         ``await context.access.visible_library_ids(request)`` in a route).
         ``include_unscoped`` says whether documents without a ``library_id`` (people, for
-        example) match as well. :raises ValueError: for an unknown type or field, or a bad
-        value or page.
+        example) match as well. ``facets`` names facet fields to count over every match, or
+        ``"type"`` to count matches per document type. :raises ValueError: for an unknown
+        type or field, or a bad value or page.
         """
 
 
