@@ -216,9 +216,13 @@ async def test_a_real_library_scans_into_the_right_movies_and_episodes(client, a
     [episode] = (await get(client, f"/tv/seasons/{ledger_season['id']}", admin))["episodes"]
     assert (ledger_season["number"], episode["air_date"], episode["title"]) == (2024, "2024-03-15", "March 15, 2024")
 
-    # Search is typo tolerant on the embedded backend.
+    # Search is typo tolerant on the embedded backend, and finds people too.
     found = await get(client, "/search?q=matrx&type=movie", admin)
     assert found["hits"][0]["title"] == "The Matrix", found
+    people = await get(client, "/search?q=keanu%20reevs&type=movie_person", admin)
+    assert people["hits"][0]["title"] == "Keanu Reeves", people
+    counts = (await get(client, "/search?q=matrix&facet=type", admin))["facets"]["type"]
+    assert counts["movie"] == 2, counts
 
     # A user granted only the TV library sees no movies at all, and a movie answers 404.
     await make_user(client.app, "alice", "a long user password", role="user")

@@ -1,18 +1,25 @@
-"""The ``movie`` search document: what the search index knows of a movie."""
+"""The search documents of the movies plugin: ``movie`` and ``movie_person``.
+
+``movie_person`` is one document per person and library (see :mod:`revenge_video.people`):
+id ``"<person_id>-<library_id>"``, the person's name as title, ``known_for`` the titles of
+their movies in that library, ``roles`` and ``person_id``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import peewee
 
 from revenge_hookspecs import SearchDocumentType, SearchField
+from revenge_video import people as person_docs
 
 from .facts import best_resolution
 from .models import Collection, Credit, Genre, Movie, MovieFile, MovieGenre, Person
 
 DOC_TYPE = "movie"
+PERSON_TYPE = "movie_person"
 MAX_PEOPLE = 30
 REINDEX_BATCH = 200
 
@@ -61,6 +68,32 @@ def documents(movie_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 def all_movie_ids(after: int, limit: int) -> list[int]:
     return [row[0] for row in Movie.select(Movie.id).where(Movie.id > after).order_by(Movie.id).limit(limit).tuples()]
+
+
+def credited(movie_ids: Iterable[int]) -> set[person_docs.Pair]:
+    """Blocking: the people credited in some movies, with those movies' libraries."""
+    ids = sorted(set(movie_ids))
+    if not ids:
+        return set()
+    return set(Credit.select(Credit.person, Movie.library_id).join(Movie).where(Credit.movie.in_(ids)).tuples())
+
+
+def person_credits(person_ids: list[int]) -> list[person_docs.CreditRow]:
+    """Blocking: every credit of some people, as :data:`revenge_video.people.CreditRow`."""
+    if not person_ids:
+        return []
+    return list(Credit.select(Credit.person, Person.name, Movie.library_id, Movie.title, Movie.year, Credit.role)
+                .join(Person).switch(Credit).join(Movie).where(Credit.person.in_(person_ids)).tuples())
+
+
+def person_documents(pairs: Iterable[person_docs.Pair]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Blocking: the documents of these people in these libraries, and the ids to delete."""
+    return person_docs.refreshed(pairs, person_credits)
+
+
+def document_types(service: Any) -> list[SearchDocumentType]:
+    return [document_type(service),
+            person_docs.document_type(PERSON_TYPE, person_model=Person, credits_of=person_credits, run=service.run)]
 
 
 def document_type(service: Any) -> SearchDocumentType:

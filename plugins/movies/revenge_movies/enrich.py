@@ -16,6 +16,7 @@ from revenge_hookspecs.errors import NotFound
 from revenge_hookspecs.media import ItemMetadata
 
 from . import store
+from .documents import credited
 from .facts import ARTWORK_FIELDS
 from .models import Movie, MovieExternalId
 from .service import MovieService, movie_key
@@ -119,11 +120,12 @@ async def apply_pick(service: MovieService, movie_id: int, library: Any, provide
 
 async def apply(service: MovieService, movie_id: int, meta: ItemMetadata, *, library: Any, replace: bool,
                 score: float, candidates: Sequence[Mapping[str, Any]] = (), pin: bool = False) -> None:
+    credited_before = await service.run(credited, [movie_id])
     wanting_image = await service.run(store.merge_metadata, movie_id, meta, replace=replace, score=score,
                                       candidates=candidates, pin=pin)
     await store_remote_artwork(service, movie_id, meta, library.language)
     await store_person_images(service, movie_id, wanting_image[:service.config.person_images])
-    await service.publish([movie_id])
+    await service.publish([movie_id], people=credited_before)
 
 
 def pick_artwork(artwork: Sequence[Any], kind: str, language: str) -> Any | None:

@@ -6,11 +6,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from revenge_hookspecs.media import FileMove, IngestResult, Library, MediaFile, parse_item_key
+from revenge_video.people import Pair
 
 from . import enrich, local, store
+from .documents import credited
+from .facts import LocalMovie
 from .service import ITEM_TYPE, MovieService, movie_key
 
 MAX_ERROR = 500
+
+
+def credited_in_movie_of(library_id: str, media: MediaFile, movie: LocalMovie) -> set[Pair]:
+    """Blocking: the people credited in the movie a file is about to be attached to."""
+    found = store.movie_of_file(library_id, media.file_id, movie)
+    return credited([found.id]) if found is not None else set()
 
 
 class MoviesHandler:
@@ -34,6 +43,7 @@ class MoviesHandler:
         results: list[IngestResult] = []
         touched: set[int] = set()
         to_enrich: set[int] = set()
+        credited_before: set[Pair] = set()
         for media in files:
             try:
                 gathered = await local.gather(self.context, library, media,
@@ -41,6 +51,8 @@ class MoviesHandler:
                 if gathered is None:
                     results.append(IngestResult(media.file_id, None))
                     continue
+                if gathered.movie.credits:  # the NFO's credits replace the movie's: remember who had one
+                    credited_before |= await service.run(credited_in_movie_of, library.id, media, gathered.movie)
                 attached = await service.run(store.attach_file, library.id, media, gathered.movie, gathered.facts)
                 await self._store_local_artwork(service, attached.movie_id, gathered.artwork)
             except Exception as exc:
@@ -51,7 +63,7 @@ class MoviesHandler:
             if not attached.was_matched:
                 to_enrich.add(attached.movie_id)
             results.append(IngestResult(media.file_id, movie_key(attached.movie_id)))
-        await service.publish(touched)
+        await service.publish(touched, people=credited_before)
         for movie_id in sorted(to_enrich):
             service.enqueue_enrich(movie_id)
         return results

@@ -4,7 +4,7 @@
   library's video files into movies (versions and parts of one movie share it);
 - the ``movies.enrich`` job (queue ``metadata``) that matches a movie at the metadata
   providers and merges what they know;
-- the ``movie`` search document;
+- the ``movie`` and ``movie_person`` search documents;
 - the API under ``/api/v1/movies``;
 - its migrations (tables ``movies`` and ``movie_*`` in the ``public`` schema).
 """
@@ -17,7 +17,7 @@ from revenge_hookspecs import ContentType, Job, Migrations, hookimpl
 
 from . import api
 from .config import MoviesConfig
-from .documents import document_type
+from .documents import document_types
 from .enrich import enrich_job
 from .handler import MoviesHandler
 from .service import ENRICH_JOB, ITEM_TYPE, MovieService
@@ -51,7 +51,7 @@ def revenge_jobs(context) -> Job:
 
 @hookimpl
 def revenge_search_documents(context):
-    return document_type(MovieService(context))
+    return document_types(MovieService(context))
 
 
 @hookimpl

@@ -115,6 +115,12 @@ def find_movie(library_id: str, local: LocalMovie) -> Movie | None:
     return same_title[0] if len(same_title) == 1 else None
 
 
+def movie_of_file(library_id: str, file_id: str, local: LocalMovie, *, known: MovieFile | None = None) -> Movie | None:
+    """The movie a file is (or is about to be) attached to: the one holding it, else :func:`find_movie`."""
+    known = known or MovieFile.get_or_none(MovieFile.file_id == file_id)
+    return Movie.get_by_id(known.movie_id) if known is not None else find_movie(library_id, local)
+
+
 @attrs.frozen
 class Attached:
     """What :func:`attach_file` did: the movie, whether it is new, and whether it was matched."""
@@ -128,7 +134,7 @@ def attach_file(library_id: str, media: MediaFile, local: LocalMovie, facts: Fil
     """Create or update the movie a file belongs to, and the file's row (idempotent)."""
     with Movie._meta.database.atomic():
         known = MovieFile.get_or_none(MovieFile.file_id == media.file_id)
-        movie = Movie.get_by_id(known.movie_id) if known is not None else find_movie(library_id, local)
+        movie = movie_of_file(library_id, media.file_id, local, known=known)
         created = movie is None
         if created:
             movie = Movie(library_id=library_id, title=local.title, year=local.year,

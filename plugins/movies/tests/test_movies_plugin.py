@@ -39,6 +39,10 @@ def test_the_search_document_declares_its_fields(movies):
     assert fields == {"original_title": ("string", True, False), "year": ("int", False, True),
                       "genre": ("string[]", False, True), "resolution": ("string", False, True),
                       "people": ("string[]", True, False), "collection": ("string", True, False)}
+    person_type = movies.harness.registration("search_documents", "movie_person")
+    fields = {f.name: (f.type, f.searchable, f.facet) for f in person_type.fields}
+    assert fields == {"known_for": ("string[]", True, False), "roles": ("string[]", False, True),
+                      "person_id": ("int", False, False)}
 
 
 def test_migrations_create_and_drop_every_table(movies):

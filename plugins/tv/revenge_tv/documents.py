@@ -1,8 +1,10 @@
-"""The search documents of the TV content type: ``series`` and ``episode``.
+"""The search documents of the TV content type: ``series``, ``episode`` and ``tv_person``.
 
-Both carry the reserved ``library_id``, so the core's search keeps every caller to the
-libraries they may see. Document ids are the rows' ids; a hit's ``type`` and ``id`` make its
-item key (``series:12``, ``episode:345``).
+All carry the reserved ``library_id``, so the core's search keeps every caller to the
+libraries they may see. Series and episode ids are the rows' ids; such a hit's ``type`` and
+``id`` make its item key (``series:12``, ``episode:345``). A ``tv_person`` is one document per
+person and library (id ``"<person_id>-<library_id>"``, see :mod:`revenge_video.people`):
+``known_for`` lists the series they are credited in there, directly or in an episode.
 """
 
 from __future__ import annotations
@@ -11,11 +13,25 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from revenge_hookspecs import SearchDocumentType, SearchField
+from revenge_video import people as person_docs
 
-from .models import Episode, EpisodeFile, EpisodeFileLink, Genre, Network, Series, SeriesGenre, SeriesNetwork
+from .models import (
+    Episode,
+    EpisodeCredit,
+    EpisodeFile,
+    EpisodeFileLink,
+    Genre,
+    Network,
+    Person,
+    Series,
+    SeriesCredit,
+    SeriesGenre,
+    SeriesNetwork,
+)
 
 SERIES = "series"
 EPISODE = "episode"
+PERSON = "tv_person"
 BATCH = 500
 RESOLUTION_ORDER = ("2160p", "1440p", "1080p", "720p", "576p", "480p", "SD")
 
@@ -96,8 +112,42 @@ def episode_ids_of(series_ids: Iterable[int]) -> list[int]:
     return [e.id for e in Episode.select(Episode.id).where(Episode.series.in_(ids))] if ids else []
 
 
+def credited(series_ids: Iterable[int] = (), episode_ids: Iterable[int] = ()) -> set[person_docs.Pair]:
+    """Blocking: the people credited in some series (or their episodes) and in some episodes,
+    with the series' libraries."""
+    pairs: set[person_docs.Pair] = set()
+    series_ids, episode_ids = sorted(set(series_ids)), sorted(set(episode_ids))
+    if series_ids:
+        pairs.update(SeriesCredit.select(SeriesCredit.person, Series.library_id).join(Series)
+                     .where(SeriesCredit.series.in_(series_ids)).tuples())
+        pairs.update(EpisodeCredit.select(EpisodeCredit.person, Series.library_id).join(Episode).join(Series)
+                     .where(Episode.series.in_(series_ids)).tuples())
+    if episode_ids:
+        pairs.update(EpisodeCredit.select(EpisodeCredit.person, Series.library_id).join(Episode).join(Series)
+                     .where(EpisodeCredit.episode.in_(episode_ids)).tuples())
+    return pairs
+
+
+def person_credits(person_ids: list[int]) -> list[person_docs.CreditRow]:
+    """Blocking: every credit of some people (in a series or an episode of it), with the series."""
+    if not person_ids:
+        return []
+    columns = (Person.name, Series.library_id, Series.title, Series.year)
+    rows = list(SeriesCredit.select(SeriesCredit.person, *columns, SeriesCredit.role).join(Person)
+                .switch(SeriesCredit).join(Series).where(SeriesCredit.person.in_(person_ids)).tuples())
+    rows.extend(EpisodeCredit.select(EpisodeCredit.person, *columns, EpisodeCredit.role).join(Person)
+                .switch(EpisodeCredit).join(Episode).join(Series).where(EpisodeCredit.person.in_(person_ids))
+                .distinct().tuples())
+    return rows
+
+
+def person_documents(pairs: Iterable[person_docs.Pair]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Blocking: the documents of these people in these libraries, and the ids to delete."""
+    return person_docs.refreshed(pairs, person_credits)
+
+
 def document_types(tv: Any) -> list[SearchDocumentType]:
-    """The two document types, with ``load_all`` reading the database in pages."""
+    """The three document types, with ``load_all`` reading the database in pages."""
 
     async def load(model: Any, build: Any) -> AsyncIterator[dict[str, Any]]:
         last = 0
@@ -113,4 +163,5 @@ def document_types(tv: Any) -> list[SearchDocumentType]:
     return [
         SearchDocumentType(SERIES, fields=SERIES_FIELDS, load_all=lambda: load(Series, series_documents)),
         SearchDocumentType(EPISODE, fields=EPISODE_FIELDS, load_all=lambda: load(Episode, episode_documents)),
+        person_docs.document_type(PERSON, person_model=Person, credits_of=person_credits, run=tv.read),
     ]

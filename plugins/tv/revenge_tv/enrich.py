@@ -19,6 +19,7 @@ import attrs
 from revenge_hookspecs.media import ArtworkInfo, Credit, ItemMetadata, normalize_title
 
 from . import store
+from .documents import credited
 from .models import (
     Episode,
     EpisodeCredit,
@@ -145,6 +146,7 @@ async def enrich_series(tv: Tv, series_id: int, *, replace: bool = False, provid
             raise LookupError(f"{provider} knows no series {external_id!r}")
         await tv.write(set_match_state, series_id, "unmatched")
         return "unmatched"
+    credited_before = await tv.read(credited, [series_id])
     merged = await tv.write(merge, series_id, metadata, replace=replace, score=score,
                             pinned=provider is not None, language=library.language)
     await tv.forget(merged.pruned)
@@ -152,7 +154,7 @@ async def enrich_series(tv: Tv, series_id: int, *, replace: bool = False, provid
         kind = "still" if owner == "episode" else art.kind
         await tv.store_artwork(owner, owner_id, kind, source=metadata.provider, url=art.url, language=art.language)
     await tv.publish(series=[series_id], seasons=merged.seasons, episodes=merged.episodes,
-                     all_episodes=merged.title_changed)
+                     all_episodes=merged.title_changed, people=credited_before)
     return "matched"
 
 
@@ -275,6 +277,7 @@ def _resolve_placeholder(series: Series, placeholder: Episode, info: Any, merged
     for link in list(EpisodeFileLink.select().where(EpisodeFileLink.episode == placeholder)):
         if link.episode_file_id not in held:
             EpisodeFileLink.create(episode=existing, episode_file=link.episode_file_id)
+    merged.pruned.people |= credited(episode_ids=[placeholder.id])
     store.delete_episode(placeholder.id)
     merged.pruned.episodes.append(placeholder.id)
     merged.episodes.discard(placeholder.id)

@@ -3,7 +3,7 @@
 - the ``tv`` content type (video files; items ``series``, ``season`` and ``episode``) and its
   :class:`~revenge_tv.handler.TvHandler`;
 - the ``tv.enrich`` job that matches a series at the metadata providers and merges what they know;
-- the ``series`` and ``episode`` search documents;
+- the ``series``, ``episode`` and ``tv_person`` search documents;
 - the routes under ``/api/v1/tv``;
 - its migrations (the ``tv_*`` tables) and its configuration.
 """

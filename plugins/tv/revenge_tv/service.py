@@ -89,6 +89,7 @@ class Tv:
     async def forget(self, pruned: store.Pruned) -> None:
         """Tell the host about deleted series, seasons and episodes."""
         keys = pruned.keys()
+        await self.index_people(pruned.people)
         if not keys:
             return
         for key in keys:
@@ -99,10 +100,12 @@ class Tv:
                 await self._indexing(self.context.search.delete, doc_type, [str(i) for i in ids])
 
     async def publish(self, *, series: Iterable[int] = (), seasons: Iterable[int] = (), episodes: Iterable[int] = (),
-                      all_episodes: bool = False) -> None:
+                      all_episodes: bool = False, people: Iterable[tuple[int, str]] = ()) -> None:
         """Register items and index documents for rows that are new or changed.
 
         ``all_episodes`` includes every episode of ``series`` (their documents carry the series title).
+        The people credited in ``series`` are reindexed, and ``people`` (``(person_id, library_id)``
+        credited before a change: whoever lost their last credit in a library loses that document).
         """
         series_ids, season_ids, episode_ids = set(series), set(seasons), set(episodes)
         if all_episodes and series_ids:
@@ -116,6 +119,18 @@ class Tv:
         if episode_ids:
             await self._indexing(self.context.search.index, documents.EPISODE,
                                  await self.read(documents.episode_documents, episode_ids))
+        await self.index_people({*people, *(await self.read(documents.credited, series_ids))})
+
+    async def index_people(self, pairs: Iterable[tuple[int, str]]) -> None:
+        """Bring the ``tv_person`` documents of these people in these libraries up to date."""
+        pairs = set(pairs)
+        if not pairs:
+            return
+        docs, gone = await self.read(documents.person_documents, pairs)
+        if docs:
+            await self._indexing(self.context.search.index, documents.PERSON, docs)
+        if gone:
+            await self._indexing(self.context.search.delete, documents.PERSON, gone)
 
     async def _indexing(self, call: Callable[..., Any], doc_type: str, payload: list[Any]) -> None:
         """Index or delete documents; a failing index is logged, ``revenge search reindex`` repairs it."""

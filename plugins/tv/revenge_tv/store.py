@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import peewee
 
+from .documents import credited
 from .models import (
     Artwork,
     Episode,
@@ -93,6 +94,9 @@ class Pruned:
     series: list[int] = attrs.Factory(list)
     touched_series: set[int] = attrs.Factory(set)
     """Series that lost something but remain."""
+    people: set[tuple[int, str]] = attrs.Factory(set)
+    """``(person_id, library_id)`` of the people credited in what was deleted (their search
+    documents are brought up to date)."""
 
     def keys(self) -> list[str]:
         return ([f"episode:{i}" for i in self.episodes] + [f"season:{i}" for i in self.seasons]
@@ -104,6 +108,7 @@ class Pruned:
         self.series += other.series
         self.touched_series |= other.touched_series
         self.touched_series -= set(self.series)
+        self.people |= other.people
 
 
 # --- fields --------------------------------------------------------------------------------------
@@ -315,6 +320,7 @@ def prune_episodes(episode_ids: Iterable[int]) -> Pruned:
             .where(EpisodeFileLink.episode.in_(ids))}
     orphans = list(Episode.select().where(Episode.id.in_(ids - held)))
     season_ids = {e.season_id for e in orphans}
+    pruned.people |= credited(episode_ids=[e.id for e in orphans])
     for episode in orphans:
         delete_episode(episode.id)
         pruned.episodes.append(episode.id)
@@ -338,6 +344,7 @@ def prune_seasons(season_ids: Iterable[int]) -> Pruned:
     pruned.touched_series |= series_ids
     used_series = {s.series_id for s in Season.select(Season.series).where(Season.series.in_(series_ids)).distinct()}
     for series_id in sorted(series_ids - used_series):
+        pruned.people |= credited(series_ids=[series_id])
         delete_series(series_id)
         pruned.series.append(series_id)
     pruned.touched_series -= set(pruned.series)

@@ -33,13 +33,16 @@ def test_the_enrichment_job_runs_on_the_metadata_queue(harness):
 
 def test_the_search_document_types(harness):
     types = {t.name: t for t in harness.registrations("search_documents")}
-    assert set(types) == {"series", "episode"}
+    assert set(types) == {"series", "episode", "tv_person"}
     series = {f.name: f for f in types["series"].fields}
     assert series["year"].facet and series["genre"].type == "string[]" and series["network"].facet
     assert series["original_title"].searchable
     episode = {f.name: f for f in types["episode"].fields}
     assert episode["series_title"].searchable and episode["season"].type == "int"
     assert episode["resolution"].facet and episode["air_year"].facet
+    person = {f.name: (f.type, f.searchable, f.facet) for f in types["tv_person"].fields}
+    assert person == {"known_for": ("string[]", True, False), "roles": ("string[]", False, True),
+                      "person_id": ("int", False, False)}
 
 
 def test_the_migration_creates_and_drops_the_tables(harness):
