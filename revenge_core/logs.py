@@ -42,7 +42,10 @@ def setup_logging(config: LoggingConfig, *, stream=None) -> None:
     if config.file:
         logger.add(config.file, level=level, serialize=serialize, format=TEXT_FORMAT, filter=_plugin_prefix,
                    rotation="50 MB", retention=5, backtrace=False, diagnose=False, enqueue=True)
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    # Let the standard library drop records below our level itself: libraries such as guessit
+    # emit thousands of debug records per scan, which would be built only to be discarded.
+    stdlib_level = logging.getLevelName(level) if isinstance(logging.getLevelName(level), int) else logging.DEBUG
+    logging.basicConfig(handlers=[_InterceptHandler()], level=stdlib_level, force=True)
     # huey narrates every task at INFO; the job queue logs what matters itself.
     for noisy in ("aiohttp.access", "huey"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

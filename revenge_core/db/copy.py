@@ -40,7 +40,7 @@ from loguru import logger
 from revenge_hookspecs.db import is_sqlite, physical_table
 
 from ..config import mask_url
-from .database import SCHEMAS, postgres_params
+from .database import SCHEMAS, postgres_params, read_transaction
 from .migrate import CORE, MigrationSet, core_set, make_runner, migration_lock
 
 Progress = Callable[[str, int, int], None]
@@ -851,7 +851,7 @@ def _copy(
     batch_size: int,
     progress: Progress,
 ) -> tuple[list[TableReport], list[str]]:
-    with target.atomic() as transaction, source.atomic(lock_type="DEFERRED"):  # a read snapshot, no write lock
+    with target.atomic() as transaction, read_transaction(source):
         # The first read fixes the source snapshot; everything below reads from it.
         source.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
         found = _read_source(source, migration_sets)

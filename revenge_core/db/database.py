@@ -70,6 +70,17 @@ class SqliteDatabase(APSWDatabase):
         conn.convert_binding = sqlite_binding
 
 
+def read_transaction(database: peewee.Database) -> Any:
+    """A transaction that only reads: one consistent snapshot, without taking SQLite's write lock.
+
+    Write transactions on SQLite start IMMEDIATE (see :func:`open_peewee_database`); a read
+    that did the same would queue behind every writer and serialise all readers.
+    """
+    if is_sqlite(database):
+        return database.atomic(lock_type="DEFERRED")
+    return database.atomic()
+
+
 class PostgresPool(PooledPostgresqlDatabase):
     """peewee's pool (which pings a connection on checkout) plus warm-up and idle pruning."""
 

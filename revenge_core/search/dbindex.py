@@ -16,7 +16,7 @@ from typing import Any
 
 from revenge_hookspecs.db import qualified_name
 
-from ..db.database import Database
+from ..db.database import Database, read_transaction
 from .documents import (
     FACET_LIMIT,
     Condition,
@@ -152,8 +152,8 @@ class DatabaseIndex:
         return await self.db.run(self._search, request, degraded)
 
     def _search(self, request: SearchRequest, degraded: bool) -> dict[str, Any]:
-        # One transaction, so the count, the page and the facets see the same documents.
-        with self.database.atomic():
+        # One snapshot, so the count, the page and the facets see the same documents.
+        with read_transaction(self.database):
             cte, cte_params = self._matched(request)
             rows = self._execute(
                 f"{cte} SELECT d.doc_type, d.doc_id, d.title, d.fields, m.score, d.library_id "

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from revenge_hookspecs.media import Library, MediaFile
-from revenge_video.names import ParsedName, parse_name
+from revenge_video.names import ParsedName, parse_name_async
 from revenge_video.nfo import MAX_NFO_BYTES, NfoDocument, parse_nfo
 from revenge_video.probe import MediaInfo, ProbeError, probe
 from revenge_video.sidecars import ArtworkFile, Sidecars, find_sidecars
@@ -217,7 +217,7 @@ async def local_images(neighbours: Neighbours, artwork: Sequence[ArtworkFile]) -
 
 async def gather(context: Any, library: Library, media: MediaFile, *, probe_timeout: float) -> Gathered | None:
     """Everything local about one file, or ``None`` for a sample or an extra (not a movie)."""
-    parsed = parse_name(media.relative_path, kind="movie")
+    parsed = await parse_name_async(media.relative_path, kind="movie")
     if parsed.is_sample or parsed.is_extra:
         return None
     neighbours = Neighbours(context, library, media)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from revenge_hookspecs.media import FileMove, IngestResult, Library, MediaFile, parse_item_key
-from revenge_video.names import ParsedName, parse_name
+from revenge_video.names import ParsedName, parse_name_async
 
 from . import local, store
 from .models import Episode, EpisodeFile, EpisodeFileLink, Series
@@ -105,7 +105,7 @@ class TvHandler:
         return results
 
     async def _ingest_one(self, library: Library, media: MediaFile, batch: Batch) -> IngestResult:
-        parsed = parse_name(media.relative_path, kind="episode")
+        parsed = await parse_name_async(media.relative_path, kind="episode")
         if parsed.is_sample or parsed.is_extra:
             # A file that used to be an episode and is now a sample or extra leaves it.
             batch.pruned.merge(await self.tv.write(store.remove_files, [media.file_id]))
@@ -160,7 +160,7 @@ class TvHandler:
         for move in moves:
             if move.file_id not in known:
                 continue
-            parsed = parse_name(move.relative_path, kind="episode")
+            parsed = await parse_name_async(move.relative_path, kind="episode")
             try:
                 if parsed.is_sample or parsed.is_extra:
                     raise NotAnEpisode("now a sample or an extra")
