@@ -173,4 +173,7 @@ async def enrich_job(context: Any, movie_id: int, replace: bool = False) -> str:
     """The ``movies.enrich`` job."""
     if not isinstance(movie_id, int) or isinstance(movie_id, bool):
         raise ValueError(f"movies.enrich wants an integer movie_id, got {movie_id!r}")
-    return await enrich(MovieService(context), movie_id, replace=bool(replace))
+    service = MovieService(context)
+    # Running now: a file changed from here on needs another job (and every retry passes here).
+    await service.run(store.release_enrich, [movie_id])
+    return await enrich(service, movie_id, replace=bool(replace))

@@ -27,7 +27,8 @@ class MoviesHandler:
 
     Ingest makes one movie per title and year (or per external id from an NFO); every further
     file of it (another edition or resolution, a second part) becomes a version of that movie.
-    New movies, and movies not matched yet, get a ``movies.enrich`` job.
+    New movies, and movies not matched yet, get a ``movies.enrich`` job, unless one is queued already
+    (``Movie.enrich_queued_at``).
     """
 
     def __init__(self, context: Any):
@@ -64,9 +65,19 @@ class MoviesHandler:
                 to_enrich.add(attached.movie_id)
             results.append(IngestResult(media.file_id, movie_key(attached.movie_id)))
         await service.publish(touched, people=credited_before)
-        for movie_id in sorted(to_enrich):
-            service.enqueue_enrich(movie_id)
+        await self._enqueue_enrich(service, to_enrich)
         return results
+
+    @staticmethod
+    async def _enqueue_enrich(service: MovieService, movie_ids: set[int]) -> None:
+        # One job per movie until it runs, however many batches touch the movie meanwhile.
+        claimed = await service.run(store.claim_enrich, movie_ids)
+        for index, movie_id in enumerate(claimed):
+            try:
+                service.enqueue_enrich(movie_id)
+            except Exception:
+                await service.run(store.release_enrich, claimed[index:])
+                raise
 
     async def _store_local_artwork(self, service: MovieService, movie_id: int,
                                    images: Sequence[local.LocalImage]) -> None:

@@ -63,7 +63,7 @@ class Movie(Model):
     original_language = peewee.CharField(max_length=16, null=True)
     collection = peewee.ForeignKeyField(Collection, null=True, on_delete="SET NULL", backref="movies")
     # Derived on every save (see store.derive): how the movie sorts, is found and matched.
-    sort_key = peewee.CharField(max_length=512, index=True)
+    sort_key = peewee.CharField(max_length=512)  # indexed with id, below
     title_norm = peewee.CharField(max_length=512, index=True)
     name_key = peewee.CharField(max_length=520, index=True)
     search_text = peewee.TextField(default="")
@@ -77,9 +77,20 @@ class Movie(Model):
     added_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
     metadata_updated_at = peewee.DateTimeField(null=True)
+    enrich_queued_at = peewee.DateTimeField(null=True)
+    """When the ingest last queued a ``movies.enrich`` job for it; cleared when the job runs."""
 
     class Meta:
         table_name = "movies"
+
+
+# The orderings of ``GET /movies`` (see ``views.list_order``): title, and year, rating or date
+# added descending, each with the title tiebreak. The migration 0002 creates them; on PostgreSQL
+# the nullable ``year`` and ``rating`` are ``DESC NULLS LAST`` there, as the query orders them.
+Movie.add_index(Movie.sort_key, Movie.id, name="movies_sort_key_id")
+Movie.add_index(Movie.year.desc(), Movie.sort_key, Movie.id, name="movies_year_desc_list")
+Movie.add_index(Movie.rating.desc(), Movie.sort_key, Movie.id, name="movies_rating_desc_list")
+Movie.add_index(Movie.added_at.desc(), Movie.sort_key, Movie.id, name="movies_added_desc_list")
 
 
 class MovieExternalId(Model):

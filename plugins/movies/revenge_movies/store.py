@@ -450,3 +450,30 @@ def set_locks(movie_id: int, fields: Iterable[str]) -> list[str]:
     movie.locked_fields = sorted(set(fields))
     _save(movie)
     return movie.locked_fields
+
+
+ENRICH_REQUEUE_AFTER = datetime.timedelta(hours=6)
+"""How long a queued enrichment job keeps the ingest from queueing another for the same movie
+(past that, the first one is taken for lost)."""
+
+
+def claim_enrich(movie_ids: Iterable[int]) -> list[int]:
+    """Of ``movie_ids``, those with no enrichment job queued recently, now marked as queued."""
+    ids = sorted(set(movie_ids))
+    if not ids:
+        return []
+    now = utcnow()
+    with Movie._meta.database.atomic():
+        free = [row[0] for row in Movie.select(Movie.id).where(
+            Movie.id.in_(ids) & (Movie.enrich_queued_at.is_null()
+                                 | (Movie.enrich_queued_at < now - ENRICH_REQUEUE_AFTER))).tuples()]
+        if free:
+            Movie.update(enrich_queued_at=now).where(Movie.id.in_(free)).execute()
+    return free
+
+
+def release_enrich(movie_ids: Iterable[int]) -> None:
+    """Let the ingest queue enrichment again (the job is running, or was never queued)."""
+    ids = list(movie_ids)
+    if ids:
+        Movie.update(enrich_queued_at=None).where(Movie.id.in_(ids) & Movie.enrich_queued_at.is_null(False)).execute()

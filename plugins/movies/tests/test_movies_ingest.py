@@ -325,3 +325,20 @@ async def test_a_file_whose_local_path_lies_elsewhere_is_probed_there_and_its_ne
     assert storage.opened == ["Heat (1995).nfo"]
     [row] = await movies.query(files_of, movie.id)
     assert (row.resolution, row.probe_error) == ("720p", None)
+
+
+async def test_an_unmatched_movie_gets_one_enrich_job_until_it_runs(movies):
+    media = movies.video("Heat (1995).mkv")  # the provider does not know it: it stays unmatched
+    await movies.ingest(media)
+    make_video(movies.root / "Heat (1995).mkv", width=1280, height=720)  # changed before the job ran
+    await movies.ingest(media)
+    await movies.ingest(media)
+    [queued] = movies.harness.jobs.named("movies.enrich")
+    [movie] = await movies.query(movies_rows)
+    assert queued.payload == {"movie_id": movie.id, "replace": False} and movie.enrich_queued_at is not None
+
+    await movies.harness.run_jobs()
+    [movie] = await movies.query(movies_rows)
+    assert movie.match_state != "matched" and movie.enrich_queued_at is None
+    await movies.ingest(media)  # changed again after the job ran: worth another try
+    assert len(movies.harness.jobs.named("movies.enrich")) == 2

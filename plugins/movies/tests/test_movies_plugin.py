@@ -47,10 +47,11 @@ def test_the_search_document_declares_its_fields(movies):
 
 def test_migrations_create_and_drop_every_table(movies):
     harness = movies.harness
-    assert harness.migrations_applied == ["0001_initial"]
+    assert harness.migrations_applied == ["0001_initial", "0002_list_indexes"]
     assert set(harness.db.tables()) >= TABLES
     assert {m._meta.table_name for m in MODELS} == TABLES
-    assert harness.db.run_sync(lambda: harness.migration_runner().down()) == ["0001_initial"]
+    reverted = harness.db.run_sync(lambda: harness.migration_runner().down("0001_initial"))
+    assert reverted == ["0002_list_indexes", "0001_initial"]
     assert not TABLES & set(harness.db.tables())
 
 

@@ -227,12 +227,16 @@ class TvHandler:
         await self.tv.forget(pruned)
         await self.tv.publish(series=batch.series | pruned.touched_series, seasons=batch.seasons,
                               episodes=batch.episodes)
-        for series_id in sorted(batch.enrich - set(pruned.series)):
-            self.context.jobs.enqueue(ENRICH_JOB, {"series_id": series_id})
-        unmatched = await self.tv.read(lambda: [s.id for s in Series.select(Series.id).where(
-            Series.id.in_(sorted(batch.series - batch.enrich)) & (Series.match_state == "unmatched"))])
-        for series_id in unmatched:
-            self.context.jobs.enqueue(ENRICH_JOB, {"series_id": series_id})
+        # New series, and changed ones not matched yet: one job each until it runs, however many
+        # batches touch the series meanwhile.
+        claimed = await self.tv.write(store.claim_enrich, batch.enrich - set(pruned.series),
+                                      batch.series - batch.enrich)
+        for index, series_id in enumerate(claimed):
+            try:
+                self.context.jobs.enqueue(ENRICH_JOB, {"series_id": series_id})
+            except Exception:
+                await self.tv.write(store.release_enrich, claimed[index:])
+                raise
 
 
 def tv_item(item_key: str) -> tuple[str, int]:

@@ -43,9 +43,9 @@ class Series(Model):
     title = peewee.CharField(max_length=512)
     original_title = peewee.CharField(max_length=512, null=True)
     sort_title = peewee.CharField(max_length=512, null=True)
-    sort_key = peewee.CharField(max_length=512, index=True)
+    sort_key = peewee.CharField(max_length=512)
     """How lists sort: the sort title (else the title), case-folded, without a leading article."""
-    year = peewee.IntegerField(null=True, index=True)
+    year = peewee.IntegerField(null=True)
     first_air_date = peewee.DateField(null=True)
     overview = peewee.TextField(null=True)
     status = peewee.CharField(max_length=32, null=True)
@@ -61,13 +61,24 @@ class Series(Model):
     match_external_id = peewee.CharField(max_length=128, null=True)
     match_candidates = JSONField(default=list)
     """The best candidates of the last search, kept for a series that needs review."""
-    added_at = peewee.DateTimeField(default=utcnow, index=True)
+    added_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     metadata_updated_at = peewee.DateTimeField(null=True)
+    enrich_queued_at = peewee.DateTimeField(null=True)
+    """When an ingest last queued a ``tv.enrich`` job for it; cleared when the job runs."""
 
     class Meta:
         table_name = "tv_series"
-        indexes = ((("library_id", "location_key"), True),)
+        # The orderings of ``GET /tv/series`` (sort key, then id in the same direction); the
+        # migration 0002 creates them, on PostgreSQL ``NULLS FIRST`` for the nullable year and
+        # rating so that a backward scan gives the query's ``DESC NULLS LAST``.
+        indexes = (
+            (("library_id", "location_key"), True),
+            (("sort_key", "id"), False),
+            (("year", "id"), False),
+            (("rating", "id"), False),
+            (("added_at", "id"), False),
+        )
 
 
 class SeriesExternalId(Model):

@@ -15,7 +15,7 @@ from typing import Any
 
 from revenge_hookspecs import ContentType, Job, Migrations, hookimpl
 
-from . import api, documents
+from . import api, documents, store
 from .config import TvConfig
 from .handler import ENRICH_JOB
 from .service import tv_for
@@ -46,7 +46,10 @@ def revenge_content_types(context: Any) -> ContentType:
 
 async def enrich_job(context: Any, series_id: int, replace: bool = False) -> str:
     """Match and merge one series; returns its match state (``gone`` when it was deleted meanwhile)."""
-    return await tv_for(context).enrich(int(series_id), replace=bool(replace))
+    tv = tv_for(context)
+    # Running now: a file changed from here on needs another job (and every retry passes here).
+    await tv.write(store.release_enrich, [int(series_id)])
+    return await tv.enrich(int(series_id), replace=bool(replace))
 
 
 @hookimpl

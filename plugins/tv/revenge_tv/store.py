@@ -404,3 +404,31 @@ def choose_primary(owner_type: str, owner_id: int, kind: str) -> None:
         if row.is_primary != (row.id == best.id):
             row.is_primary = row.id == best.id
             row.save()
+
+
+ENRICH_REQUEUE_AFTER = datetime.timedelta(hours=6)
+"""How long a queued enrichment job keeps the ingest from queueing another for the same series
+(past that, the first one is taken for lost)."""
+
+
+def claim_enrich(series_ids: Iterable[int], if_unmatched: Iterable[int] = ()) -> list[int]:
+    """Of ``series_ids`` and of the unmatched ones among ``if_unmatched``, those with no
+    enrichment job queued recently, now marked as queued. Call in a transaction."""
+    now = utcnow()
+    free = (Series.enrich_queued_at.is_null()) | (Series.enrich_queued_at < now - ENRICH_REQUEUE_AFTER)
+    wanted = Series.id.in_(sorted(set(series_ids)))
+    unmatched = sorted(set(if_unmatched))
+    if unmatched:
+        wanted |= Series.id.in_(unmatched) & (Series.match_state == "unmatched")
+    ids = [row[0] for row in Series.select(Series.id).where(wanted & free).order_by(Series.id).tuples()]
+    if ids:
+        Series.update(enrich_queued_at=now).where(Series.id.in_(ids)).execute()
+    return ids
+
+
+def release_enrich(series_ids: Iterable[int]) -> None:
+    """Let the ingest queue enrichment again (the job is running, or was never queued)."""
+    ids = list(series_ids)
+    if ids:
+        Series.update(enrich_queued_at=None).where(
+            Series.id.in_(ids) & Series.enrich_queued_at.is_null(False)).execute()

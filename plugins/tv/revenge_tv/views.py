@@ -142,6 +142,19 @@ def series_summaries(shows: Sequence[Series]) -> list[dict[str, Any]]:
     } for s in shows]
 
 
+def list_order(sort: str, descending: bool) -> list[peewee.Ordering]:
+    """The ORDER BY of ``GET /tv/series``: the sort column, nulls last, then the id the same way.
+
+    ``NULLS LAST`` only on a nullable column: on a NOT NULL one (the title's sort key) it would
+    keep SQLite from reading the order off an index. The migration 0002 indexes each ordering.
+    """
+    field = SORTS[sort]
+    nulls = "LAST" if field.null else None
+    if descending:
+        return [field.desc(nulls=nulls), Series.id.desc()]
+    return [field.asc(nulls=nulls), Series.id.asc()]
+
+
 def list_series(query: SeriesQuery, visible: Visible) -> dict[str, Any]:
     select = _visible(Series.select(), visible)
     if query.libraries:
@@ -161,10 +174,7 @@ def list_series(query: SeriesQuery, visible: Visible) -> dict[str, Any]:
     if query.match_state:
         select = select.where(Series.match_state == query.match_state)
     total = select.count()
-    field = SORTS[query.sort]
-    ordering = field.desc(nulls="LAST") if query.descending else field.asc(nulls="LAST")
-    tie = Series.id.desc() if query.descending else Series.id.asc()
-    page = list(select.order_by(ordering, tie).paginate(query.page, query.per_page))
+    page = list(select.order_by(*list_order(query.sort, query.descending)).paginate(query.page, query.per_page))
     return {"items": series_summaries(page), "total": total, "page": query.page, "per_page": query.per_page,
             "pages": math.ceil(total / query.per_page)}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tv_testkit import Tree, rows, show_tree
+from tv_testkit import LIST_INDEXES, Tree, list_plan, rows, show_tree
 
 from revenge_hookspecs.media import Library
 from revenge_tv import api
@@ -278,3 +278,11 @@ async def test_identify_reports_a_provider_failure_as_502(tree: Tree, harness, p
     status, body = await send(harness, "POST", f"/series/{series.id}/identify",
                               {"provider": "fakedb", "external_id": "100"})
     assert (status, body["code"]) == (502, "provider_error")
+
+
+@pytest.mark.parametrize(("sort", "descending", "index"), LIST_INDEXES)
+def test_list_pages_are_read_off_an_index_without_sorting(harness, sort, descending, index):
+    """NULLS LAST on the NOT NULL sort key, or an index out of step with the ORDER BY, means a sort
+    of every series for each page: the plan must walk the list index instead."""
+    plan = harness.db.run_sync(lambda: list_plan(sort, descending))
+    assert index in plan and "TEMP B-TREE" not in plan, plan

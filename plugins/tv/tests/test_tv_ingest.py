@@ -149,3 +149,22 @@ async def test_a_file_that_cannot_be_probed_is_still_an_episode(tree: Tree, harn
     assert result.item_key is not None and result.error is None
     [row] = rows(harness, EpisodeFile.select)
     assert "cannot probe" in row.probe_error and row.duration is None and row.container == "mkv"
+
+
+async def test_an_unmatched_series_gets_one_enrichment_job_until_it_runs(tree: Tree, harness, provider):
+    provider.shows.clear()  # nothing matches: the series stays unmatched
+    tree.video("Quatermass Xperiment/Season 01/Quatermass Xperiment - S01E01.mkv")
+    await tree.ingest()
+    tree.video("Quatermass Xperiment/Season 01/Quatermass Xperiment - S01E02.mkv")  # another batch before the job ran
+    await tree.ingest("Quatermass Xperiment/Season 01/Quatermass Xperiment - S01E02.mkv")
+    [series] = rows(harness, Series.select)
+    assert [q.payload for q in harness.jobs.named("tv.enrich")] == [{"series_id": series.id}]
+    assert series.enrich_queued_at is not None
+
+    await harness.run_jobs()
+    [series] = rows(harness, Series.select)
+    assert series.match_state == "unmatched" and series.enrich_queued_at is None
+    # A file added after the job ran: worth another try.
+    tree.video("Quatermass Xperiment/Season 01/Quatermass Xperiment - S01E03.mkv")
+    await tree.ingest("Quatermass Xperiment/Season 01/Quatermass Xperiment - S01E03.mkv")
+    assert len(harness.jobs.named("tv.enrich")) == 2

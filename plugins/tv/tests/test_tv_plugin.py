@@ -46,9 +46,10 @@ def test_the_search_document_types(harness):
 
 
 def test_the_migration_creates_and_drops_the_tables(harness):
-    assert harness.migrations_applied == ["0001_initial"]
+    assert harness.migrations_applied == ["0001_initial", "0002_list_indexes"]
     assert set(harness.db.tables()) >= TABLES
-    assert harness.db.run_sync(lambda: harness.migration_runner().down()) == ["0001_initial"]
+    reverted = harness.db.run_sync(lambda: harness.migration_runner().down("0001_initial"))
+    assert reverted == ["0002_list_indexes", "0001_initial"]
     assert not TABLES & set(harness.db.tables())
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import peewee
 import pytest
 from playhouse.db_url import connect
-from tv_testkit import Tree, show_tree
+from tv_testkit import LIST_INDEXES, Tree, list_plan, show_tree
 
 import revenge_tv
 from revenge_hookspecs.db import bind_models
@@ -104,11 +104,17 @@ async def test_everything_runs_on_postgresql(postgres: PostgresDb, tree: Tree, h
     for model in MODELS:
         if model.__name__ in ("Series", "Season", "Episode", "EpisodeFile", "EpisodeFileLink", "Artwork"):
             assert await postgres.run(lambda model=model: model.select().count()) == 0, model
-    assert await harness.search.reindex() == {"series": 0, "episode": 0}
+    assert await harness.search.reindex() == {"series": 0, "episode": 0, "tv_person": 0}
 
 
 def test_the_migration_goes_down_on_postgresql(postgres: PostgresDb):
     runner = migration_runner(postgres.database, "tv", MIGRATIONS)
-    assert runner.down() == ["0001_initial"]
+    assert runner.down("0001_initial") == ["0002_list_indexes", "0001_initial"]
     tables = set(postgres.database.get_tables(schema="public"))
     assert not {m._meta.table_name for m in MODELS} & tables
+
+
+@pytest.mark.parametrize(("sort", "descending", "index"), LIST_INDEXES)
+async def test_list_pages_are_read_off_an_index_on_postgresql(postgres: PostgresDb, sort, descending, index):
+    plan = await postgres.run(list_plan, sort, descending)
+    assert index in plan and "Sort" not in plan, plan

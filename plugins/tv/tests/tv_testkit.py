@@ -181,3 +181,27 @@ def show_tree(tree: Tree) -> Tree:
 def rows(harness: PluginHarness, query: Any) -> list[Any]:
     """The rows a peewee query (a callable returning one) selects, read on the test database."""
     return harness.db.run_sync(lambda: list(query()))
+
+
+LIST_INDEXES = [  # (sort, descending, the index the first page of GET /tv/series must walk)
+    ("title", False, "tv_series_sort_key_id"), ("title", True, "tv_series_sort_key_id"),
+    ("year", True, "tv_series_year_id"), ("rating", True, "tv_series_rating_id"),
+    ("added", True, "tv_series_added_at_id"),
+]
+
+
+def list_plan(sort: str, descending: bool) -> str:
+    """The plan of the first page of ``GET /tv/series`` by ``sort``, with sorting made a last resort."""
+    from revenge_hookspecs.db import is_sqlite
+    from revenge_tv import views
+    from revenge_tv.models import Series
+
+    database = Series._meta.database
+    sql, params = views._visible(Series.select(), None).order_by(
+        *views.list_order(sort, descending)).paginate(1, 50).sql()
+    if is_sqlite(database):
+        return "\n".join(str(row[-1]) for row in database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+    with database.atomic():
+        database.execute_sql("SET LOCAL enable_seqscan = off")
+        database.execute_sql("SET LOCAL enable_sort = off")
+        return "\n".join(row[0] for row in database.execute_sql(f"EXPLAIN {sql}", params))
