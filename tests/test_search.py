@@ -317,6 +317,67 @@ async def test_facets_count_every_match_not_just_the_page(service: SearchService
                                               "Romance": 1}
 
 
+async def test_found_and_facets_count_every_match_of_a_broad_query(database: Database, registry: Registry) -> None:
+    # More matches than the SQLite index once scored (500): found and facets were capped there.
+    harbors = [{"id": f"h{n}", "title": f"The Harbor {n}", "year": 2000 + n % 3,
+                "genres": ["Drama"] if n % 4 else ["Drama", "War"], "hd": n % 2 == 0} for n in range(620)]
+    others = [{"id": f"o{n}", "title": f"Quiet Forest {n}", "year": 2000, "genres": ["Drama"]} for n in range(50)]
+    service = SearchService(database.config, database, registry)
+    await service.start()
+    try:
+        await service.index("movie", harbors + others)
+
+        answer = await service.search("harbr", facets=["year", "genres", "hd", "type"], per_page=7, page=3)
+
+        assert answer["backend"] == database.driver
+        assert answer["found"] == 620
+        assert len(answer["hits"]) == 7
+        assert all(hit["id"].startswith("h") for hit in answer["hits"])
+        assert answer["facets"] == {
+            "year": {"2000": 207, "2001": 207, "2002": 206},
+            "genres": {"Drama": 620, "War": 155},
+            "hd": {"false": 310, "true": 310},
+            "type": {"movie": 620},
+        }
+        last = await service.search("harbr", per_page=100, page=7)
+        assert (last["found"], len(last["hits"])) == (620, 20)
+        narrowed = await service.search("harbr", facets=["genres"], filters={"year": 2001}, per_page=1)
+        assert narrowed["found"] == 207
+        assert narrowed["facets"]["genres"] == {"Drama": 207, "War": 52}
+    finally:
+        await service.close()
+
+
+async def test_sqlite_facets_read_only_the_matched_documents(tmp_path: Path, registry: Registry) -> None:
+    """The facet queries start from the matched ids and look documents up by primary key."""
+    from revenge_core.search.dbindex import SqliteIndex
+    from revenge_core.search.documents import Facet
+
+    database = Database(make_config(tmp_path, "sqlite"))
+    upgrade(database.database, core_set())
+    try:
+        index = SqliteIndex(database)
+        cte = "WITH matched AS (SELECT id, score FROM temp.revenge_search_matched)"
+
+        def plans() -> list[str]:
+            database.database.execute_sql("CREATE TEMP TABLE IF NOT EXISTS revenge_search_matched "
+                                          "(id INTEGER PRIMARY KEY, score REAL NOT NULL)")
+            found = []
+            for facet in (Facet("year", "int"), Facet("genres", "string[]")):
+                sql, params = index._facet_sql(facet)
+                rows = database.database.execute_sql(f"EXPLAIN QUERY PLAN {cte} {sql}", [*params, 10]).fetchall()
+                found.append(" | ".join(row[-1] for row in rows))
+            sql, params = index._type_facet_sql()
+            rows = database.database.execute_sql(f"EXPLAIN QUERY PLAN {cte} {sql}", [*params, 10]).fetchall()
+            return [*found, " | ".join(row[-1] for row in rows)]
+
+        for plan in await database.run(plans):
+            assert "SEARCH d USING INTEGER PRIMARY KEY" in plan, plan
+            assert "SCAN d" not in plan, plan
+    finally:
+        database.close()
+
+
 async def test_pagination(service: SearchService) -> None:
     await service.index("movie", MOVIES)
 

@@ -34,8 +34,6 @@ TABLE = "search_documents"
 FTS_TABLE = "search_documents_fts"
 WRITE_CHUNK = 100
 DELETE_CHUNK = 500
-CANDIDATE_LIMIT = 500
-"""How many FTS5 candidates (best bm25 first) the SQLite index scores per query."""
 SQLITE_MIN_SCORE = 0.55
 POSTGRES_MIN_SCORE = 0.4
 POSTGRES_WORD_SIMILARITY = "0.5"
@@ -61,6 +59,8 @@ class DatabaseIndex:
 
     name = ""
     json_param = "?"
+    materialized = ""
+    """``MATERIALIZED `` where the database needs telling to compute ``matched`` only once."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -157,7 +157,7 @@ class DatabaseIndex:
             cte, cte_params = self._matched(request)
             rows = self._execute(
                 f"{cte} SELECT d.doc_type, d.doc_id, d.title, d.fields, m.score, d.library_id "
-                f"FROM matched m JOIN {self.table} d ON d.id = m.id "
+                f"FROM matched m CROSS JOIN {self.table} d WHERE d.id = m.id "
                 "ORDER BY m.score DESC, d.title_norm, d.doc_type, d.doc_id LIMIT ? OFFSET ?",
                 [*cte_params, request.per_page, request.offset],
             ).fetchall()
@@ -173,7 +173,8 @@ class DatabaseIndex:
         """A ``WITH matched AS (...)`` clause yielding ``(id, score)`` of every match."""
         if request.browse:
             where, params = self._where(request)
-            return f"WITH matched AS (SELECT d.id AS id, 0.0 AS score FROM {self.table} d WHERE {where})", params
+            return (f"WITH matched AS {self.materialized}(SELECT d.id AS id, 0.0 AS score FROM {self.table} d "
+                    f"WHERE {where})", params)
         return self._text_matched(request)
 
     def _text_matched(self, request: SearchRequest) -> tuple[str, list[Any]]:
@@ -203,8 +204,8 @@ class DatabaseIndex:
 
     def _type_facet_sql(self) -> tuple[str, list[Any]]:
         """The built-in ``type`` facet: matches per document type, the same SQL on both databases."""
-        return (f"SELECT d.doc_type AS v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id "
-                "GROUP BY d.doc_type ORDER BY c DESC, v LIMIT ?", [])
+        return (f"SELECT d.doc_type AS v, count(*) AS c FROM matched m CROSS JOIN {self.table} d "
+                "WHERE d.id = m.id GROUP BY d.doc_type ORDER BY c DESC, v LIMIT ?", [])
 
     def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
         raise NotImplementedError
@@ -231,7 +232,12 @@ def _json_path(field: str) -> str:
 
 
 class SqliteIndex(DatabaseIndex):
-    """FTS5 trigram candidates, re-ranked in Python by :func:`.text.score`."""
+    """FTS5 trigram candidates, scored in Python by :func:`.text.score`.
+
+    Every candidate (every document sharing a trigram with the query, or containing a query
+    too short for trigrams) is scored, not only the best by bm25, so ``found`` and the facet
+    counts count every match, as on PostgreSQL.
+    """
 
     name = "sqlite"
     _connections_with_score: weakref.WeakSet = weakref.WeakSet()
@@ -259,11 +265,14 @@ class SqliteIndex(DatabaseIndex):
 
     def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
         path = _json_path(facet.field)
+        # CROSS JOIN keeps SQLite's join order: the matched ids drive, each document is found by
+        # its primary key. Left to itself the planner may scan every document instead.
         if facet.type == "string[]":
-            return (f"SELECT j.value AS v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id, "
-                    "json_each(d.fields, ?) AS j GROUP BY v ORDER BY c DESC, v LIMIT ?", [path])
-        return (f"SELECT json_extract(d.fields, ?) AS v, count(*) AS c FROM matched m "
-                f"JOIN {self.table} d ON d.id = m.id WHERE json_extract(d.fields, ?) IS NOT NULL "
+            return (f"SELECT j.value AS v, count(*) AS c FROM matched m CROSS JOIN {self.table} d "
+                    "CROSS JOIN json_each(d.fields, ?) AS j WHERE d.id = m.id GROUP BY v ORDER BY c DESC, v LIMIT ?",
+                    [path])
+        return (f"SELECT json_extract(d.fields, ?) AS v, count(*) AS c FROM matched m CROSS JOIN {self.table} d "
+                "WHERE d.id = m.id AND json_extract(d.fields, ?) IS NOT NULL "
                 "GROUP BY v ORDER BY c DESC, v LIMIT ?", [path, path])
 
     def _ensure_score_function(self) -> None:
@@ -278,14 +287,12 @@ class SqliteIndex(DatabaseIndex):
         where, params = self._where(request)
         match = fts_match_expression(request.text)
         if match:
-            candidates = (f"SELECT d.id FROM {self.fts} JOIN {self.table} d ON d.id = {self.fts}.rowid "
-                          f"WHERE {self.fts} MATCH ? AND {where} ORDER BY {self.fts}.rank LIMIT ?")
-            candidate_params = [match, *params, CANDIDATE_LIMIT]
+            candidates = f"SELECT rowid AS id FROM {self.fts} WHERE {self.fts} MATCH ?"
+            candidate_params = [match]
         else:
             # Only words under three letters ("up", "it"): too short for trigrams.
-            candidates = (f"SELECT d.id FROM {self.table} d WHERE d.body LIKE ? AND {where} "
-                          "ORDER BY d.title_norm = ? DESC, length(d.title_norm) LIMIT ?")
-            candidate_params = [f"%{request.text}%", *params, request.text, CANDIDATE_LIMIT]
+            candidates = f"SELECT id FROM {self.table} WHERE body LIKE ?"
+            candidate_params = [f"%{request.text}%"]
         # Scoring runs Python per candidate, so it runs once into a per-connection temp
         # table instead of once for each of the count, page and facet queries.
         self._execute("CREATE TEMP TABLE IF NOT EXISTS revenge_search_matched "
@@ -294,8 +301,12 @@ class SqliteIndex(DatabaseIndex):
         self._execute(
             "INSERT INTO temp.revenge_search_matched (id, score) SELECT id, score FROM ("
             f"SELECT d.id AS id, revenge_search_score(?, d.title_norm, d.body) AS score "
-            f"FROM {self.table} d WHERE d.id IN ({candidates})) WHERE score >= ?",
-            [request.text, *candidate_params, SQLITE_MIN_SCORE],
+            # CROSS JOIN: the candidates drive, each document is looked up by its primary key.
+            # LIMIT -1 keeps SQLite from flattening the subquery, which would score each
+            # match twice (once for the WHERE, once for the value).
+            f"FROM ({candidates}) AS c CROSS JOIN {self.table} d WHERE d.id = c.id AND {where} LIMIT -1) "
+            "WHERE score >= ?",
+            [request.text, *candidate_params, *params, SQLITE_MIN_SCORE],
         )
         return "WITH matched AS (SELECT id, score FROM temp.revenge_search_matched)", []
 
@@ -305,6 +316,7 @@ class PostgresIndex(DatabaseIndex):
 
     name = "postgres"
     json_param = "CAST(? AS jsonb)"
+    materialized = "MATERIALIZED "
 
     def _sql(self, sql: str) -> str:
         # psycopg2 uses %s placeholders, so a literal % (as in the <% operator) doubles.
@@ -324,6 +336,33 @@ class PostgresIndex(DatabaseIndex):
         params = [json.dumps({condition.field: wrap(v)}) for v in condition.values]
         return "(" + " OR ".join(["d.fields @> CAST(? AS jsonb)"] * len(params)) + ")", params
 
+    def _search(self, request: SearchRequest, degraded: bool) -> dict[str, Any]:
+        """One statement: the matched set is computed once and the page, count and facets read it.
+
+        ``matched`` is a ``MATERIALIZED`` CTE, so the fuzzy match (the costly part) runs once
+        per search instead of once for each of the page, the count and every facet; the page
+        and the facets come back as JSON arrays in the same row.
+        """
+        with read_transaction(self.database):
+            cte, params = self._matched(request)
+            columns = ["(SELECT count(*) FROM matched)"]
+            columns.append(
+                "(SELECT coalesce(json_agg(json_build_array(p.doc_type, p.doc_id, p.title, p.fields, p.score, "
+                "p.library_id) ORDER BY p.score DESC, p.title_norm, p.doc_type, p.doc_id), '[]'::json) FROM ("
+                "SELECT d.doc_type, d.doc_id, d.title, d.title_norm, d.fields, m.score, d.library_id "
+                f"FROM matched m JOIN {self.table} d ON d.id = m.id "
+                "ORDER BY m.score DESC, d.title_norm, d.doc_type, d.doc_id LIMIT ? OFFSET ?) AS p)")
+            params += [request.per_page, request.offset]
+            for facet in request.facets:
+                sql, facet_params = self._type_facet_sql() if facet.by_type else self._facet_sql(facet)
+                columns.append(f"(SELECT coalesce(json_agg(json_build_array(f.v, f.c)), '[]'::json) FROM ({sql}) AS f)")
+                params += [*facet_params, FACET_LIMIT]
+            found, rows, *facet_rows = self._execute(f"{cte} SELECT {', '.join(columns)}", params).fetchone()
+        facets = {facet.field: sorted_facet({facet_key(value, facet.type): count for value, count in counts})
+                  for facet, counts in zip(request.facets, facet_rows, strict=True)}
+        hits = [make_hit(r[0], r[1], r[2], round(float(r[4]), 4), self._load_fields(r[3]), r[5]) for r in rows]
+        return result(request, hits=hits, found=found, facets=facets, backend=self.name, degraded=degraded)
+
     def _facet_sql(self, facet: Facet) -> tuple[str, list[Any]]:
         if facet.type == "string[]":
             return (f"SELECT e.v, count(*) AS c FROM matched m JOIN {self.table} d ON d.id = m.id "
@@ -340,7 +379,7 @@ class PostgresIndex(DatabaseIndex):
         where, params = self._where(request)
         text = request.text
         cte = (
-            "WITH matched AS (SELECT id, score FROM ("
+            f"WITH matched AS {self.materialized}(SELECT id, score FROM ("
             "SELECT d.id AS id, GREATEST("
             "0.7 * word_similarity(?, d.title_norm) + 0.3 * similarity(?, d.title_norm), "
             "0.8 * word_similarity(?, d.body)) "
