@@ -231,6 +231,11 @@ def _json_path(field: str) -> str:
     return f'$."{field}"'
 
 
+def _score_or_less(query: str, title: str, body: str) -> float:
+    """:func:`.text.score`, exact from ``SQLITE_MIN_SCORE`` up; below it, possibly less."""
+    return score(query, title, body, SQLITE_MIN_SCORE)
+
+
 class SqliteIndex(DatabaseIndex):
     """FTS5 trigram candidates, scored in Python by :func:`.text.score`.
 
@@ -279,7 +284,7 @@ class SqliteIndex(DatabaseIndex):
         # Each database thread has its own connection; register once on each.
         connection = self.database.connection()
         if connection not in self._connections_with_score:
-            connection.create_scalar_function("revenge_search_score", score, 3, deterministic=True)
+            connection.create_scalar_function("revenge_search_score", _score_or_less, 3, deterministic=True)
             self._connections_with_score.add(connection)
 
     def _text_matched(self, request: SearchRequest) -> tuple[str, list[Any]]:

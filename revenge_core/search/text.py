@@ -116,12 +116,14 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
-def score(query: str, title: str, body: str) -> float:
+def score(query: str, title: str, body: str, minimum: float = 0.0) -> float:
     """Relevance of a document to a normalised query; all three arguments are normalised.
 
     The title counts most: how much of the query its words match, plus how close the
     whole title is to the query (so "The Matrix" ranks above "The Matrix Reloaded"
     for "matrix"). Other searchable text can still carry a match, weighted lower.
+    A caller that drops scores under ``minimum`` may pass it: a title that cannot reach it
+    then skips the costly whole-title comparison (scores from ``minimum`` up are unchanged).
     """
     if not query:
         return 0.0
@@ -131,8 +133,11 @@ def score(query: str, title: str, body: str) -> float:
     title_coverage = coverage(query_words, title.split())
     title_score = 0.0
     if title_coverage:
-        whole = SequenceMatcher(None, query, title, autojunk=False).ratio()
-        title_score = 0.7 * title_coverage + 0.3 * whole
+        matcher = SequenceMatcher(None, query, title, autojunk=False)
+        # quick_ratio() and real_quick_ratio() are upper bounds of ratio(), cheapest last.
+        if (0.7 * title_coverage + 0.3 * matcher.real_quick_ratio() >= minimum
+                and 0.7 * title_coverage + 0.3 * matcher.quick_ratio() >= minimum):
+            title_score = 0.7 * title_coverage + 0.3 * matcher.ratio()
     if title_coverage >= 1.0:
         return title_score
     body_score = 0.8 * coverage(query_words, body.split())
