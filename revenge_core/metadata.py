@@ -9,8 +9,7 @@ plugin), and Prometheus counters of calls and failures by provider.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -29,24 +28,6 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _GuardedChain(MetadataChain):
-    """A chain whose every provider call is counted, and whose failures are reported."""
-
-    def __init__(self, service: MetadataService, timeout: float):
-        super().__init__(service.enabled_providers, timeout=timeout)
-        self._service = service
-
-    async def _ask(self, provider: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
-        self._service.count("requests", provider.name)
-        try:
-            return await super()._ask(provider, call)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._service.failed(provider.name, exc)
-            raise
-
-
 class MetadataService(ChainedMetadata):
     """The host's ``PluginMetadata``; one per server instance (``services.metadata``), shared by every plugin.
 
@@ -63,7 +44,8 @@ class MetadataService(ChainedMetadata):
         self._on_plugin_error = on_plugin_error
         self.metrics: Metrics | None = None
         """Set by the HTTP server to count calls in its Prometheus registry."""
-        self.chain = _GuardedChain(self, timeout)
+        self.chain = MetadataChain(self.enabled_providers, timeout=timeout, on_request=self.requested,
+                                   on_failure=self.failed)
 
     def enabled_providers(self) -> list[Any]:
         return [provider for plugin, provider in self.registry.items("metadata_providers") if self._is_enabled(plugin)]
@@ -72,6 +54,10 @@ class MetadataService(ChainedMetadata):
         if self.metrics is not None:
             counter = self.metrics.metadata_requests if what == "requests" else self.metrics.metadata_failures
             counter.labels(provider).inc()
+
+    def requested(self, provider: str) -> None:
+        """Count a call about to be made to a provider."""
+        self.count("requests", provider)
 
     def failed(self, provider: str, exc: BaseException) -> None:
         """Log a provider's failure and count it against the plugin that registered the provider."""

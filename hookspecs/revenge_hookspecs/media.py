@@ -415,13 +415,19 @@ class MetadataChain:
 
     :param providers: returns the enabled :class:`~revenge_hookspecs.types.MetadataProvider` s.
     :param timeout: seconds one provider call may take before it counts as failed.
-    :param on_failure: ``on_failure(provider_name, exception)`` for logging.
+    :param on_request: ``on_request(provider_name)`` before every provider call (search and
+        lookup alike), for metrics.
+    :param on_failure: ``on_failure(provider_name, exception)`` once for every provider call
+        that raised or timed out (search and lookup alike; a lookup still re-raises), for
+        logging. Cancellation is not a failure.
     """
 
     def __init__(self, providers: Callable[[], Iterable[Any]], *, timeout: float = 60.0,
+                 on_request: Callable[[str], None] | None = None,
                  on_failure: Callable[[str, BaseException], None] | None = None):
         self._providers = providers
         self.timeout = timeout
+        self._on_request = on_request
         self._on_failure = on_failure
 
     def ordered(self, content_type: str, order: Sequence[str] = ()) -> list[Any]:
@@ -434,8 +440,18 @@ class MetadataChain:
         return [p.name for p in self.ordered(content_type, order)]
 
     async def _ask(self, provider: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
-        async with asyncio.timeout(self.timeout):
-            return await call(provider.source)
+        """The one place providers are called: reports the request and any failure, then re-raises it."""
+        if self._on_request is not None:
+            self._on_request(provider.name)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await call(provider.source)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._on_failure is not None:
+                self._on_failure(provider.name, exc)
+            raise
 
     async def first(self, content_type: str, call: Callable[[Any], Awaitable[Any]], *,
                     order: Sequence[str] = (), only: str | None = None) -> tuple[Any, list[ProviderAttempt]]:
@@ -454,9 +470,8 @@ class MetadataChain:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # Already reported to on_failure by _ask.
                 attempts.append(ProviderAttempt(provider.name, False, f"{type(exc).__name__}: {exc}"))
-                if self._on_failure is not None:
-                    self._on_failure(provider.name, exc)
                 continue
             size = len(answer) if isinstance(answer, (list, tuple)) else int(answer is not None)
             attempts.append(ProviderAttempt(provider.name, True, results=size))

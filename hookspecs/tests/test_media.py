@@ -184,6 +184,41 @@ async def test_lookup_goes_to_the_named_provider_and_raises_its_failure():
     assert info.value.status == 401 and info.value.provider == "bad"
 
 
+async def test_chain_reports_every_request_and_each_failure_once_for_search_and_lookup():
+    requests, failures = [], []
+    down = FakeSource("a", error=ProviderError("a", "down", status=503))
+    good = FakeSource("b", answers=[("B", 1.0)])
+    chain = MetadataChain(lambda: [provider("a", 1, down), provider("b", 2, good)],
+                          on_request=requests.append, on_failure=lambda name, exc: failures.append((name, exc)))
+    matches, _ = await chain.search("movie", "q")
+    assert matches[0].provider == "b"
+    assert requests == ["a", "b"]
+    assert failures == [("a", down.error)]  # once, not again by first()
+
+    requests.clear()
+    failures.clear()
+    assert (await chain.lookup("movie", "b", "1")).provider == "b"
+    assert requests == ["b"] and failures == []
+    with pytest.raises(ProviderError) as info:
+        await chain.lookup("movie", "a", "1")
+    assert info.value is down.error  # still re-raised
+    assert requests == ["b", "a"] and failures == [("a", down.error)]
+    assert await chain.lookup("movie", "missing", "1") is None
+    assert requests == ["b", "a"]  # no provider asked, nothing reported
+
+    class SlowLookup(FakeSource):
+        async def lookup(self, content_type, external_id, *, language=None):
+            await asyncio.sleep(5)
+
+    timed = MetadataChain(lambda: [provider("slow", 1, SlowLookup("slow"))], timeout=0.05,
+                          on_request=requests.append, on_failure=lambda name, exc: failures.append((name, exc)))
+    requests.clear()
+    failures.clear()
+    with pytest.raises(TimeoutError):
+        await timed.lookup("movie", "slow", "1")
+    assert requests == ["slow"] and [(n, type(e)) for n, e in failures] == [("slow", TimeoutError)]
+
+
 # --- test-kit stand-ins ----------------------------------------------------------------------------
 
 
