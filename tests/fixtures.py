@@ -105,3 +105,11 @@ def database(config: Config):
     upgrade(db.database, core_set())
     yield db
     db.close()
+
+
+@pytest.fixture
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at its lowest cost, for tests that create many accounts (never for timing tests)."""
+    from revenge_core.identity import passwords
+
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)

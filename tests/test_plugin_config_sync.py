@@ -17,7 +17,6 @@ from revenge_core.cli import running_host
 from revenge_core.config import Config
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import HOST, SERVICES
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.models import ServerSetting
 from revenge_core.plugins.host import Status
@@ -26,14 +25,10 @@ from tests import plugin_samples as samples
 from tests.identity.conftest import bearer, login, make_user
 from tests.test_serve_e2e import PLUGIN, _env, server
 
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
+
 SYNC = 0.2
 WITHIN = 2.0
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    hash_password = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
 
 
 async def instance(aiohttp_client, config: Config, plugin=None, *, name: str = "good"):

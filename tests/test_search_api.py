@@ -15,10 +15,11 @@ import pytest
 from revenge_core.config import Config
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import SERVICES
-from revenge_core.identity import passwords
 from revenge_hookspecs import SearchDocumentType, SearchField, hookimpl
 from tests.fixtures import make_config
 from tests.identity.conftest import bearer, login, make_user
+
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 PASSWORD = "correct horse battery staple"
 SEARCH = "/api/v1/search"
@@ -58,12 +59,6 @@ class Catalogue:
             )),
             SearchDocumentType("person", fields=(SearchField("year", "int", facet=True),)),
         ]
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
 
 
 @pytest.fixture(params=["database", "typesense"])

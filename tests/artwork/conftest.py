@@ -13,7 +13,6 @@ from aiohttp import web
 import revenge_localfs.plugin as localfs_plugin
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import HOST, SERVICES
-from revenge_core.identity import passwords
 from revenge_hookspecs import ContentType, hookimpl
 from revenge_hookspecs.media import IngestResult, ItemRef
 from tests.identity.conftest import bearer, login, make_user
@@ -124,9 +123,8 @@ class Pics:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
+def _cheap_hashes(cheap_password_hashes: None) -> None:
+    """Every test here creates accounts: hash them cheaply."""
 
 
 @pytest.fixture

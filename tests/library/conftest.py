@@ -16,7 +16,6 @@ import pytest
 import revenge_localfs.plugin as localfs_plugin
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import HOST, SERVICES
-from revenge_core.identity import passwords
 from revenge_hookspecs import ContentType, EventHandler, hookimpl
 from revenge_hookspecs.media import IngestResult, ItemRef, item_key
 from revenge_video.testing import make_video
@@ -103,9 +102,8 @@ class Clips:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
+def _cheap_hashes(cheap_password_hashes: None) -> None:
+    """Every test here creates accounts: hash them cheaply."""
 
 
 @pytest.fixture

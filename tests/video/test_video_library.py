@@ -25,14 +25,13 @@ import revenge_tmdb.plugin as tmdb_plugin
 import revenge_tv.plugin as tv_plugin
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import SERVICES
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_thetvdb.testing import FakeTheTVDB
 from revenge_tmdb.testing import FakeTMDb
 from revenge_video.testing import make_nfo_movie, make_srt, make_video
 from tests.identity.conftest import bearer, login, make_user
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cheap_password_hashes")]
 
 TMDB_KEY = "0123456789abcdef0123456789abcdef"
 
@@ -40,12 +39,6 @@ TMDB_KEY = "0123456789abcdef0123456789abcdef"
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_driver(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
 
 
 def clip(path: Path, **kwargs: Any) -> Path:
