@@ -525,8 +525,10 @@ class LibraryService:
         registry.replace(CORE_OWNER, current)
 
     async def start(self, host: PluginHost | None = None) -> None:
-        """Queue what waits (queued runs, scan-on-startup libraries) and start the watchers."""
-        self.install_jobs()
+        """Queue what waits (queued runs, scan-on-startup libraries) and start the watchers.
+
+        The scan job must be installed first (:meth:`install_jobs`, before the job consumer starts).
+        """
         queued = await self.run(lambda: [str(r.id) for r in ScanRun.select(ScanRun.id)
                                          .where(ScanRun.status == "queued")])
         for run_id in queued:
