@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 from aiohttp import web
@@ -18,14 +19,15 @@ from revenge_hookspecs.types import PUBLIC
 from .. import __version__
 from ..config import Config
 from ..db.migrate import core_set, upgrade
+from ..identity.http import access, admin, auth
 from ..plugins.host import API_PREFIX, PluginHost
 from ..services import Services
-from . import health, search
+from . import health, images, libraries, search
 from .errors import error_middleware
 from .keys import AUTHORIZER, CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
 from .metrics import Metrics, metrics_handler, metrics_middleware
 from .openapi import docs_handler, openapi_handler
-from .routing import PluginRouter, RouteTable, gate_middleware
+from .routing import PluginRouter, RouteDeclaration, RouteTable, declare, gate_middleware
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLIENT_MAX_SIZE = 16 * 1024 * 1024
@@ -71,22 +73,24 @@ async def plugin_catch_all(request: web.Request) -> web.StreamResponse:
     return await router.dispatch(request)
 
 
-def _core_routes(app: web.Application, table: RouteTable) -> None:
-    add = table.add
-    add(app, "GET", "/health/live", health.live, permission=PUBLIC, summary="Liveness probe", tags=("health",))
-    add(app, "GET", "/health/ready", health.ready, permission=PUBLIC,
-        summary="Readiness probe: database, cache, search and jobs", tags=("health",))
-    add(app, "GET", "/health/startup", health.startup, permission=PUBLIC, summary="Startup probe",
-        tags=("health",))
-    add(app, "GET", "/metrics", metrics_handler, permission=PUBLIC, summary="Prometheus metrics",
-        tags=("health",))
-    add(app, "GET", "/api/openapi.json", openapi_handler, permission=PUBLIC,
-        summary="OpenAPI 3.1 document", tags=("docs",))
-    add(app, "GET", "/api/docs", docs_handler, permission=PUBLIC, summary="API documentation page",
-        tags=("docs",))
-    add(app, "GET", f"{API_PREFIX}/system/info", system_info, permission=PUBLIC,
-        summary="Server name and version", tags=("system",))
-    search.install_routes(app, table)
+_health = declare(tags=("health",))
+_docs = declare(tags=("docs",))
+_system = declare(API_PREFIX, ("system",))
+
+#: The server's own routes: probes, metrics, the API document and the system info.
+SERVER_ROUTES: list[RouteDeclaration] = [
+    _health("GET", "/health/live", health.live, PUBLIC, "Liveness probe"),
+    _health("GET", "/health/ready", health.ready, PUBLIC, "Readiness probe: database, cache, search and jobs"),
+    _health("GET", "/health/startup", health.startup, PUBLIC, "Startup probe"),
+    _health("GET", "/metrics", metrics_handler, PUBLIC, "Prometheus metrics"),
+    _docs("GET", "/api/openapi.json", openapi_handler, PUBLIC, "OpenAPI 3.1 document"),
+    _docs("GET", "/api/docs", docs_handler, PUBLIC, "API documentation page"),
+    _system("GET", "/system/info", system_info, PUBLIC, "Server name and version"),
+]
+
+#: Every other core module declaring routes in ``ROUTES``; mounted after :data:`SERVER_ROUTES`, in this
+#: order (which is the API document's).
+ROUTE_MODULES: tuple[ModuleType, ...] = (search, auth, access, admin, libraries, images)
 
 
 def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
@@ -108,19 +112,10 @@ def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
     app[STATE] = {"started": False, "sync_interval": sync_interval}
     table = RouteTable()
     app[ROUTES] = table
-    _core_routes(app, table)
+    for declarations in (SERVER_ROUTES, *(module.ROUTES for module in ROUTE_MODULES)):
+        table.add_all(app, declarations)
     from ..identity.authorizer import authorize
-    from ..identity.http import install_routes
 
-    install_routes(app, table)
-    from .libraries import ROUTES as LIBRARY_ROUTES
-
-    for declaration in LIBRARY_ROUTES:
-        table.add(app, **declaration)
-    from .images import ROUTES as IMAGE_ROUTES
-
-    for declaration in IMAGE_ROUTES:
-        table.add(app, **declaration)
     app[AUTHORIZER] = authorize
     app[HOST].reserved_routes = {
         f"{entry.route.method} {entry.full_path.removeprefix(API_PREFIX)}"

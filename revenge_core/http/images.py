@@ -9,8 +9,6 @@ the client only (``private``), since they are access-controlled.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from loguru import logger
 
@@ -19,6 +17,7 @@ from revenge_hookspecs.media import IMAGE_SIZES
 
 from ..identity.principal import PRINCIPAL
 from .keys import SERVICES
+from .routing import RouteDeclaration, declare
 
 PREFIX = "/api/v1"
 CACHE_CONTROL = "private, max-age=86400"
@@ -85,13 +84,14 @@ async def get_image(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=mime, headers=headers)
 
 
-ROUTES: list[dict[str, Any]] = [
-    {"method": "GET", "path": PREFIX + "/images/{image_id}/{size}", "handler": get_image, "permission": PERMISSION,
-     "summary": "An image of an item, resized (w92 ... w1280) or original",
-     "description": ("Sizes: " + ", ".join(IMAGE_SIZES) + ". Resized images are WebP when Accept names "
-                     "image/webp, else PNG for transparent images, else JPEG; never wider than the "
-                     "original. Visible to whoever may view the image's item; otherwise 404."),
-     "tags": ("images",)},
+_route = declare(PREFIX, ("images",))
+
+ROUTES: list[RouteDeclaration] = [
+    _route("GET", "/images/{image_id}/{size}", get_image, PERMISSION,
+           "An image of an item, resized (w92 ... w1280) or original",
+           description=("Sizes: " + ", ".join(IMAGE_SIZES) + ". Resized images are WebP when Accept names "
+                        "image/webp, else PNG for transparent images, else JPEG; never wider than the "
+                        "original. Visible to whoever may view the image's item; otherwise 404.")),
 ]
 
 __all__ = ["ROUTES"]

@@ -21,6 +21,7 @@ from ..identity.http.access import _body, _principal, _query
 from ..library.service import library_dict
 from ..library.validation import FIELDS, LANGUAGE, MODES
 from .keys import SERVICES
+from .routing import RouteDeclaration, declare
 
 PREFIX = "/api/v1"
 TAGS = ("libraries",)
@@ -222,12 +223,9 @@ _STATE_BODY = {"type": "object", "additionalProperties": False, "minProperties":
                               "play_count": {"type": "integer", "minimum": 0}}}
 
 
-def _route(method: str, path: str, handler: Any, permission: str, summary: str, **extra: Any) -> dict[str, Any]:
-    return {"method": method, "path": PREFIX + path, "handler": handler, "permission": permission,
-            "summary": summary, "tags": TAGS, **extra}
+_route = declare(PREFIX, TAGS)
 
-
-ROUTES: list[dict[str, Any]] = [
+ROUTES: list[RouteDeclaration] = [
     _route("GET", "/libraries", list_libraries, "library:view", "Libraries the caller may see"),
     _route("POST", "/libraries", create_library, "admin:libraries", "Create a library",
            request_schema={**_LIBRARY_BODY, "required": ["name", "content_type", "paths"]}),

@@ -11,7 +11,8 @@ authorizer denies every non-public route (deny by default).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -22,12 +23,15 @@ from loguru import logger
 from revenge_hookspecs.errors import ApiError
 from revenge_hookspecs.types import PUBLIC, Route
 
+from ..identity.rbac import PERMISSION
 from ..plugins.host import API_PREFIX, PluginHost
 from ..plugins.registry import Registry
 from .keys import AUTHORIZER, ROUTE_INFO, ROUTE_LABEL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Authorizer = Callable[[web.Request, "RouteEntry"], Awaitable[None]]
+#: The keyword arguments of :meth:`RouteTable.add` but ``app``: what a core route module lists in ``ROUTES``.
+RouteDeclaration = dict[str, Any]
 
 
 @attrs.frozen
@@ -67,6 +71,8 @@ class RouteTable:
             summary: str = "", description: str = "", tags: tuple[str, ...] = (),
             request_schema: Mapping[str, Any] | None = None,
             response_schema: Mapping[str, Any] | None = None) -> None:
+        if permission != PUBLIC and not PERMISSION.fullmatch(permission):
+            raise ValueError(f"{method} {path}: {permission!r} is neither public nor a permission (area:action)")
         route = Route(method=method, path=path, handler=handler, permission=permission, summary=summary,
                       description=description, tags=tags, request_schema=request_schema,
                       response_schema=response_schema)
@@ -75,8 +81,36 @@ class RouteTable:
         self.entries.append(entry)
         self._by_route[aio_route] = entry
 
+    def add_all(self, app: web.Application, declarations: Iterable[RouteDeclaration]) -> None:
+        """Add every declaration (see :func:`declare`) in order."""
+        for declaration in declarations:
+            self.add(app, **declaration)
+
     def entry_for(self, aio_route: Any) -> RouteEntry | None:
         return self._by_route.get(aio_route)
+
+
+def declare(prefix: str = "", tags: tuple[str, ...] = (), *,
+            describe: bool = False) -> Callable[..., RouteDeclaration]:
+    """A builder of a core route module's declarations, for :meth:`RouteTable.add_all`.
+
+    ``route(method, path, handler, permission, summary="", **extra)`` declares ``prefix + path``
+    with ``tags`` (unless ``extra`` names its own); ``extra`` takes the other keywords of
+    :meth:`RouteTable.add`. With ``describe`` a route without a ``description`` is described by its
+    handler's docstring (opt-in: other modules' docstrings are for developers, not the API document).
+    """
+    default_tags = tags
+
+    def route(method: str, path: str, handler: Handler, permission: str, summary: str = "", *,
+              tags: tuple[str, ...] | None = None, description: str | None = None,
+              **extra: Any) -> RouteDeclaration:
+        if description is None:
+            description = (inspect.getdoc(handler) or "") if describe else ""
+        return {"method": method, "path": prefix + path, "handler": handler, "permission": permission,
+                "summary": summary, "description": description,
+                "tags": default_tags if tags is None else tags, **extra}
+
+    return route
 
 
 @web.middleware

@@ -25,7 +25,7 @@ from ..identity.grants import ALL
 from ..identity.principal import PRINCIPAL
 from ..plugins.host import API_PREFIX
 from .keys import SERVICES
-from .routing import RouteTable
+from .routing import RouteDeclaration, declare
 
 PATH = f"{API_PREFIX}/search"
 PERMISSION = "search:read"
@@ -230,19 +230,21 @@ RESPONSE_SCHEMA: dict[str, Any] = {
 }
 
 
-def install_routes(app: web.Application, table: RouteTable) -> None:
-    table.add(app, "GET", PATH, search, permission=PERMISSION, tags=("search",),
-              summary="Search movies, series, people... in the libraries you may view",
-              description=DESCRIPTION, response_schema=RESPONSE_SCHEMA)
+_route = declare(tags=("search",))
+
+ROUTES: list[RouteDeclaration] = [
+    _route("GET", PATH, search, PERMISSION, "Search movies, series, people... in the libraries you may view",
+           description=DESCRIPTION, response_schema=RESPONSE_SCHEMA),
+]
 
 
 __all__ = [
     "DESCRIPTION",
     "PATH",
     "PERMISSION",
+    "ROUTES",
     "caller_libraries",
     "filter_value",
-    "install_routes",
     "parse_query",
     "search",
 ]

@@ -1,15 +1,5 @@
-"""The identity API: /api/v1/auth, /api/v1/users, /api/v1/me, /api/v1/admin, /api/v1/setup."""
+"""The identity API: /api/v1/auth, /api/v1/users, /api/v1/me, /api/v1/admin, /api/v1/setup.
 
-from __future__ import annotations
-
-from aiohttp import web
-
-from ...http.routing import RouteTable
-
-
-def install_routes(app: web.Application, table: RouteTable) -> None:
-    from . import access, admin, auth
-
-    for module in (auth, access, admin):
-        for declaration in module.ROUTES:
-            table.add(app, **declaration)
+Each of :mod:`.auth`, :mod:`.access` and :mod:`.admin` declares its routes in ``ROUTES``;
+:data:`revenge_core.http.app.ROUTE_MODULES` mounts them with the other core routes.
+"""

@@ -19,13 +19,13 @@ from revenge_hookspecs.types import PUBLIC
 
 from ...http.keys import ROUTES as ROUTE_TABLE
 from ...http.keys import STATE
+from ...http.routing import RouteDeclaration, declare
 from ..authorizer import IDENTITY, current_principal
 from ..grants import LEVELS, RESOURCE_TYPES, SUBJECT_TYPES, positive_id
 from ..models import User
 from ..principal import Principal
 from ..rbac import (
     KNOWN_PERMISSIONS,
-    PERMISSION,
     ROLE_NAME,
     check_permissions,
     check_role_list,
@@ -362,13 +362,9 @@ _GRANT_BODY = {
 }
 
 
-def _route(method: str, path: str, handler: Any, permission: str, summary: str, **extra: Any) -> dict[str, Any]:
-    assert PERMISSION.fullmatch(permission), permission
-    return {"method": method, "path": PREFIX + path, "handler": handler, "permission": permission,
-            "summary": summary, "tags": TAGS, **extra}
+_route = declare(PREFIX, TAGS)
 
-
-ROUTES: list[dict[str, Any]] = [
+ROUTES: list[RouteDeclaration] = [
     _route("GET", "/permissions", list_permissions, "admin:roles", "Permissions roles can hold"),
     _route("GET", "/roles", list_roles, "admin:roles", "Roles with their permissions"),
     _route("POST", "/roles", create_role, "admin:roles", "Create a custom role", request_schema=_ROLE_BODY),

@@ -53,6 +53,7 @@ from revenge_hookspecs.types import PUBLIC
 
 from ...config import MASK, load_plugin_config, mask_url, plugin_section
 from ...http.keys import HOST
+from ...http.routing import RouteDeclaration, declare
 from ...plugins.host import PluginHost, PluginRecord, Status
 from ..activity import bool_param, client_ip, int_param, is_secret_key, parse_time
 from ..authn import login_key
@@ -617,42 +618,38 @@ async def put_plugin_config(request: web.Request) -> web.Response:
 
 # --- the table ------------------------------------------------------------------------------------------
 
-
-def _route(method: str, path: str, handler: Any, permission: str, summary: str, tag: str) -> dict[str, Any]:
-    return {"method": method, "path": path, "handler": handler, "permission": permission, "summary": summary,
-            "description": inspect.getdoc(handler) or "", "tags": (tag,)}
-
-
 API = "/api/v1"
-ROUTES: list[dict[str, Any]] = [
-    _route("GET", f"{API}/admin/users", list_users, "admin:users", "List user accounts", "users"),
-    _route("POST", f"{API}/admin/users", create_user, "admin:users", "Create a user account", "users"),
-    _route("GET", f"{API}/admin/users/{{user_id}}", get_user, "admin:users", "Get a user account", "users"),
-    _route("PATCH", f"{API}/admin/users/{{user_id}}", update_user, "admin:users", "Change a user account", "users"),
-    _route("DELETE", f"{API}/admin/users/{{user_id}}", delete_user, "admin:users", "Delete a user account",
-           "users"),
-    _route("GET", f"{API}/me", get_me, "self:profile", "Your account", "me"),
-    _route("PATCH", f"{API}/me", update_me, "self:security", "Change your profile", "me"),
-    _route("POST", f"{API}/me/password", change_my_password, "self:security", "Change your password", "me"),
-    _route("GET", f"{API}/me/preferences", get_preferences, "self:preferences", "Your preferences", "me"),
-    _route("PATCH", f"{API}/me/preferences", update_preferences, "self:preferences", "Change your preferences",
-           "me"),
-    _route("GET", f"{API}/admin/activity", list_activity, "admin:activity", "Query the activity log", "activity"),
-    _route("GET", f"{API}/settings/public", public_settings, PUBLIC, "Public server settings", "settings"),
-    _route("GET", f"{API}/admin/settings", get_settings, "admin:settings", "Server settings", "settings"),
-    _route("PATCH", f"{API}/admin/settings", update_settings, "admin:settings", "Change server settings",
-           "settings"),
-    _route("GET", f"{API}/setup", setup_overview, PUBLIC, "First-run setup progress", "setup"),
-    _route("POST", f"{API}/setup/complete", setup_complete, PUBLIC, "Finish first-run setup", "setup"),
-    _route("POST", f"{API}/setup/{{step}}", setup_step, PUBLIC, "Do one first-run setup step", "setup"),
-    _route("GET", f"{API}/admin/plugins", list_plugins, "admin:plugins", "List plugins", "plugins"),
-    _route("GET", f"{API}/admin/plugins/{{name}}", get_plugin, "admin:plugins", "Get a plugin", "plugins"),
-    _route("POST", f"{API}/admin/plugins/{{name}}/enable", enable_plugin, "admin:plugins", "Enable a plugin",
-           "plugins"),
-    _route("POST", f"{API}/admin/plugins/{{name}}/disable", disable_plugin, "admin:plugins", "Disable a plugin",
-           "plugins"),
-    _route("GET", f"{API}/admin/plugins/{{name}}/config", get_plugin_config, "admin:plugins",
-           "Read a plugin's configuration", "plugins"),
-    _route("PUT", f"{API}/admin/plugins/{{name}}/config", put_plugin_config, "admin:plugins",
-           "Replace a plugin's configuration", "plugins"),
+_users = declare(API, ("users",), describe=True)
+_me = declare(API, ("me",), describe=True)
+_activity = declare(API, ("activity",), describe=True)
+_settings = declare(API, ("settings",), describe=True)
+_setup = declare(API, ("setup",), describe=True)
+_plugins = declare(API, ("plugins",), describe=True)
+
+ROUTES: list[RouteDeclaration] = [
+    _users("GET", "/admin/users", list_users, "admin:users", "List user accounts"),
+    _users("POST", "/admin/users", create_user, "admin:users", "Create a user account"),
+    _users("GET", "/admin/users/{user_id}", get_user, "admin:users", "Get a user account"),
+    _users("PATCH", "/admin/users/{user_id}", update_user, "admin:users", "Change a user account"),
+    _users("DELETE", "/admin/users/{user_id}", delete_user, "admin:users", "Delete a user account"),
+    _me("GET", "/me", get_me, "self:profile", "Your account"),
+    _me("PATCH", "/me", update_me, "self:security", "Change your profile"),
+    _me("POST", "/me/password", change_my_password, "self:security", "Change your password"),
+    _me("GET", "/me/preferences", get_preferences, "self:preferences", "Your preferences"),
+    _me("PATCH", "/me/preferences", update_preferences, "self:preferences", "Change your preferences"),
+    _activity("GET", "/admin/activity", list_activity, "admin:activity", "Query the activity log"),
+    _settings("GET", "/settings/public", public_settings, PUBLIC, "Public server settings"),
+    _settings("GET", "/admin/settings", get_settings, "admin:settings", "Server settings"),
+    _settings("PATCH", "/admin/settings", update_settings, "admin:settings", "Change server settings"),
+    _setup("GET", "/setup", setup_overview, PUBLIC, "First-run setup progress"),
+    _setup("POST", "/setup/complete", setup_complete, PUBLIC, "Finish first-run setup"),
+    _setup("POST", "/setup/{step}", setup_step, PUBLIC, "Do one first-run setup step"),
+    _plugins("GET", "/admin/plugins", list_plugins, "admin:plugins", "List plugins"),
+    _plugins("GET", "/admin/plugins/{name}", get_plugin, "admin:plugins", "Get a plugin"),
+    _plugins("POST", "/admin/plugins/{name}/enable", enable_plugin, "admin:plugins", "Enable a plugin"),
+    _plugins("POST", "/admin/plugins/{name}/disable", disable_plugin, "admin:plugins", "Disable a plugin"),
+    _plugins("GET", "/admin/plugins/{name}/config", get_plugin_config, "admin:plugins",
+             "Read a plugin's configuration"),
+    _plugins("PUT", "/admin/plugins/{name}/config", put_plugin_config, "admin:plugins",
+             "Replace a plugin's configuration"),
 ]

@@ -15,6 +15,7 @@ from aiohttp import web
 from revenge_hookspecs.errors import ApiError, BadRequest
 from revenge_hookspecs.types import PUBLIC
 
+from ...http.routing import RouteDeclaration, declare
 from ..activity import client_ip
 from ..authn import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, LoginResult, MfaChallenge
 from ..authorizer import IDENTITY
@@ -289,59 +290,49 @@ _KEY = {"type": "object", "properties": {
     "scopes": {"type": "array", "items": {"type": "string"}}, "expires_at": {"type": ["string", "null"]},
     "key": {"type": "string", "description": "Only in the response to creation."}}}
 
-ROUTES: list[dict[str, Any]] = [
-    {"method": "POST", "path": f"{AUTH_PATH}/login", "handler": login, "permission": PUBLIC, "tags": TAGS,
-     "summary": "Log in with username or email and password",
-     "description": "With `cookie: true` the tokens are set as HttpOnly cookies (browser mode) and a "
-                    "`revenge_csrf` cookie is set for the X-CSRF-Token header. Accounts with TOTP get "
-                    "`mfa_required` and an `mfa_token` instead of tokens. Repeated failures answer 429 "
-                    "with Retry-After.",
-     "request_schema": {"type": "object", "required": ["username", "password"], "properties": {
-         "username": {"type": "string", "description": "Username or email, any case."},
-         "password": {"type": "string"}, "cookie": {"type": "boolean"}, "device": {"type": "string"}}},
-     "response_schema": _TOKENS},
-    {"method": "POST", "path": f"{AUTH_PATH}/login/mfa", "handler": login_mfa, "permission": PUBLIC, "tags": TAGS,
-     "summary": "Complete a login with a TOTP code or a backup code",
-     "request_schema": {"type": "object", "required": ["mfa_token"], "properties": {
-         "mfa_token": {"type": "string"}, "code": {"type": "string"}, "backup_code": {"type": "string"},
-         "cookie": {"type": "boolean"}}},
-     "response_schema": _TOKENS},
-    {"method": "POST", "path": f"{AUTH_PATH}/refresh", "handler": refresh, "permission": PUBLIC, "tags": TAGS,
-     "summary": "Rotate the refresh token and get a new access token",
-     "description": "Send `refresh_token` in the body, or the refresh cookie with X-CSRF-Token. A refresh "
-                    "token works once; presenting it again ends its session.",
-     "request_schema": {"type": "object", "properties": {"refresh_token": {"type": "string"}}},
-     "response_schema": _TOKENS},
-    {"method": "POST", "path": f"{AUTH_PATH}/logout", "handler": logout, "permission": PUBLIC, "tags": TAGS,
-     "summary": "End the current session",
-     "description": "The session of the access token, cookie or refresh token sent; clears the cookies.",
-     "request_schema": {"type": "object", "properties": {"refresh_token": {"type": "string"}}}},
-    {"method": "GET", "path": "/api/v1/me/sessions", "handler": list_sessions, "permission": "self:sessions",
-     "tags": TAGS, "summary": "List your active sessions", "response_schema": _SESSIONS},
-    {"method": "DELETE", "path": "/api/v1/me/sessions", "handler": revoke_other_sessions,
-     "permission": "self:sessions", "tags": TAGS, "summary": "End all your other sessions"},
-    {"method": "DELETE", "path": "/api/v1/me/sessions/{session_id}", "handler": revoke_session,
-     "permission": "self:sessions", "tags": TAGS, "summary": "End one of your sessions"},
-    {"method": "GET", "path": "/api/v1/me/totp", "handler": totp_status, "permission": "self:security",
-     "tags": TAGS, "summary": "Two-factor status"},
-    {"method": "POST", "path": "/api/v1/me/totp", "handler": totp_enroll, "permission": "self:security",
-     "tags": TAGS, "summary": "Start TOTP enrolment (secret and otpauth URI)"},
-    {"method": "POST", "path": "/api/v1/me/totp/confirm", "handler": totp_confirm, "permission": "self:security",
-     "tags": TAGS, "summary": "Turn TOTP on with a code; returns backup codes once",
-     "request_schema": {"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}},
-    {"method": "POST", "path": "/api/v1/me/totp/disable", "handler": totp_disable, "permission": "self:security",
-     "tags": TAGS, "summary": "Turn TOTP off with a code or your password",
-     "request_schema": {"type": "object", "properties": {"code": {"type": "string"},
-                                                          "password": {"type": "string"}}}},
-    {"method": "GET", "path": "/api/v1/me/api-keys", "handler": list_api_keys, "permission": "self:api_keys",
-     "tags": TAGS, "summary": "List your API keys"},
-    {"method": "POST", "path": "/api/v1/me/api-keys", "handler": create_api_key, "permission": "self:api_keys",
-     "tags": TAGS, "summary": "Create an API key (shown once)",
-     "request_schema": {"type": "object", "required": ["name", "scopes"], "properties": {
-         "name": {"type": "string"}, "scopes": {"type": "array", "items": {
-             "type": "string", "enum": ["read", "write", "admin", "legacy:read"]}},
-         "expires_at": {"type": "string", "format": "date-time"}}},
-     "response_schema": _KEY},
-    {"method": "DELETE", "path": "/api/v1/me/api-keys/{key_id}", "handler": revoke_api_key,
-     "permission": "self:api_keys", "tags": TAGS, "summary": "Revoke an API key"},
+_route = declare("/api/v1", TAGS)
+
+ROUTES: list[RouteDeclaration] = [
+    _route("POST", "/auth/login", login, PUBLIC, "Log in with username or email and password",
+           description="With `cookie: true` the tokens are set as HttpOnly cookies (browser mode) and a "
+                       "`revenge_csrf` cookie is set for the X-CSRF-Token header. Accounts with TOTP get "
+                       "`mfa_required` and an `mfa_token` instead of tokens. Repeated failures answer 429 "
+                       "with Retry-After.",
+           request_schema={"type": "object", "required": ["username", "password"], "properties": {
+               "username": {"type": "string", "description": "Username or email, any case."},
+               "password": {"type": "string"}, "cookie": {"type": "boolean"}, "device": {"type": "string"}}},
+           response_schema=_TOKENS),
+    _route("POST", "/auth/login/mfa", login_mfa, PUBLIC, "Complete a login with a TOTP code or a backup code",
+           request_schema={"type": "object", "required": ["mfa_token"], "properties": {
+               "mfa_token": {"type": "string"}, "code": {"type": "string"}, "backup_code": {"type": "string"},
+               "cookie": {"type": "boolean"}}},
+           response_schema=_TOKENS),
+    _route("POST", "/auth/refresh", refresh, PUBLIC, "Rotate the refresh token and get a new access token",
+           description="Send `refresh_token` in the body, or the refresh cookie with X-CSRF-Token. A refresh "
+                       "token works once; presenting it again ends its session.",
+           request_schema={"type": "object", "properties": {"refresh_token": {"type": "string"}}},
+           response_schema=_TOKENS),
+    _route("POST", "/auth/logout", logout, PUBLIC, "End the current session",
+           description="The session of the access token, cookie or refresh token sent; clears the cookies.",
+           request_schema={"type": "object", "properties": {"refresh_token": {"type": "string"}}}),
+    _route("GET", "/me/sessions", list_sessions, "self:sessions", "List your active sessions",
+           response_schema=_SESSIONS),
+    _route("DELETE", "/me/sessions", revoke_other_sessions, "self:sessions", "End all your other sessions"),
+    _route("DELETE", "/me/sessions/{session_id}", revoke_session, "self:sessions", "End one of your sessions"),
+    _route("GET", "/me/totp", totp_status, "self:security", "Two-factor status"),
+    _route("POST", "/me/totp", totp_enroll, "self:security", "Start TOTP enrolment (secret and otpauth URI)"),
+    _route("POST", "/me/totp/confirm", totp_confirm, "self:security",
+           "Turn TOTP on with a code; returns backup codes once",
+           request_schema={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}),
+    _route("POST", "/me/totp/disable", totp_disable, "self:security", "Turn TOTP off with a code or your password",
+           request_schema={"type": "object", "properties": {"code": {"type": "string"},
+                                                            "password": {"type": "string"}}}),
+    _route("GET", "/me/api-keys", list_api_keys, "self:api_keys", "List your API keys"),
+    _route("POST", "/me/api-keys", create_api_key, "self:api_keys", "Create an API key (shown once)",
+           request_schema={"type": "object", "required": ["name", "scopes"], "properties": {
+               "name": {"type": "string"}, "scopes": {"type": "array", "items": {
+                   "type": "string", "enum": ["read", "write", "admin", "legacy:read"]}},
+               "expires_at": {"type": "string", "format": "date-time"}}},
+           response_schema=_KEY),
+    _route("DELETE", "/me/api-keys/{key_id}", revoke_api_key, "self:api_keys", "Revoke an API key"),
 ]
