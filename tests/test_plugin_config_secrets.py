@@ -20,7 +20,9 @@ from revenge_core.plugins.state import SEALED_CONFIG, seal_config, unseal_config
 from revenge_hookspecs import hookimpl
 from tests.identity.test_api_keys import everything_stored
 from tests.identity.test_settings import Vault
-from tests.test_plugin_config_sync import _cheap_hashes, as_admin, eventually, instance  # noqa: F401
+from tests.test_plugin_config_sync import as_admin, eventually, instance
+
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 NAME = "safe"
 KEY = f"plugins.{NAME}"

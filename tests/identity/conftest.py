@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiohttp import web
@@ -10,7 +11,8 @@ from aiohttp import web
 from revenge_core.http.app import create_app
 from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
-from revenge_core.identity.models import IDENTITY_MODELS, User
+from revenge_core.identity.models import IDENTITY_MODELS, Activity, User
+from revenge_core.identity.principal import SCOPES, Principal
 
 
 @pytest.fixture
@@ -45,3 +47,63 @@ async def login(client, username: str, password: str, **extra) -> dict:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def app(identity_app) -> web.Application:
+    """The application of ``identity_app``."""
+    return identity_app.app
+
+
+@pytest.fixture
+def alice_email() -> str | None:
+    """Alice's email in the ``client`` fixture; a test module overrides this fixture to give her one."""
+    return None
+
+
+@pytest.fixture
+async def client(identity_app, alice_email):
+    """``identity_app`` with one account: alice, role user, password ``PASSWORD``."""
+    await make_user(identity_app.app, "alice", PASSWORD, email=alice_email)
+    return identity_app
+
+
+async def login_headers(client, username: str, password: str) -> dict[str, str]:
+    """Log in over the API (asserting it worked) and return the bearer header of the access token."""
+    return bearer((await login(client, username, password))["access_token"])
+
+
+async def db_run(app: web.Application, fn):
+    """Run ``fn`` on the identity database, with the identity models bound to it."""
+    identity = app[IDENTITY]
+
+    def call():
+        identity.db.bind(IDENTITY_MODELS)
+        return fn()
+
+    return await identity.db.run(call)
+
+
+def who(user_id: int, scopes=SCOPES) -> Principal:
+    """A principal for ``user_id`` with ``scopes`` (all by default)."""
+    return Principal(user_id=user_id, username=f"u{user_id}", scopes=frozenset(scopes))
+
+
+async def activity_log(app: web.Application, action: str) -> list[dict]:
+    """The activity entries of ``action``, oldest first, with their JSON decoded."""
+    def read():
+        return [{"actor_id": a.actor_id, "target_id": a.target_id, "before": json.loads(a.before or "null"),
+                 "after": json.loads(a.after or "null"), "ip": a.ip}
+                for a in Activity.select().where(Activity.action == action).order_by(Activity.id)]
+
+    return await db_run(app, read)
+
+
+@pytest.fixture
+async def admin_headers(identity_app) -> dict[str, str]:
+    """Bearer headers of root, an admin with password ``PASSWORD``."""
+    await make_user(identity_app.app, "root", PASSWORD, role="admin")
+    return await login_headers(identity_app, "root", PASSWORD)

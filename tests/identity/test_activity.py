@@ -11,7 +11,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from revenge_core.db.models import utcnow
 from revenge_core.http.keys import SERVICES
-from revenge_core.identity import passwords
 from revenge_core.identity.activity import (
     CORE_OWNER,
     RETENTION_JOB,
@@ -21,19 +20,9 @@ from revenge_core.identity.activity import (
 )
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.models import IDENTITY_MODELS, Activity
-from tests.identity.conftest import make_user
+from tests.identity.conftest import login_headers, make_user
 
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    hash_password = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
-
-
-async def login(client, username: str, password: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status == 200, await response.text()
-    return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 def peer(address: str) -> mock.Mock:
@@ -99,7 +88,7 @@ async def test_record_keeps_who_from_where_and_redacts_secrets(identity_app) -> 
 async def test_the_actor_comes_from_the_caller_and_the_address_from_the_request(identity_app) -> None:
     client = identity_app
     user_id = await make_user(client.app, "carol", "carol password")
-    headers = await login(client, "carol", "carol password")
+    headers = await login_headers(client, "carol", "carol password")
     response = await client.patch("/api/v1/me", json={"display_name": "Carol"},
                                   headers={**headers, "X-Forwarded-For": "198.51.100.23", "User-Agent": "pytest"})
     assert response.status == 200
@@ -147,8 +136,8 @@ async def test_the_admin_query_api_parses_filters_and_needs_admin_activity(ident
     client = identity_app
     await make_user(client.app, "boss", "boss password", role="admin")
     await make_user(client.app, "pleb", "pleb password")
-    boss = await login(client, "boss", "boss password")
-    pleb = await login(client, "pleb", "pleb password")
+    boss = await login_headers(client, "boss", "boss password")
+    pleb = await login_headers(client, "pleb", "pleb password")
     assert (await client.get("/api/v1/admin/activity")).status == 401
     assert (await client.get("/api/v1/admin/activity", headers=pleb)).status == 403
     await client.post("/api/v1/auth/login", json={"username": "boss", "password": "wrong password"})

@@ -11,28 +11,11 @@ import pytest
 from revenge_core.db.models import utcnow
 from revenge_core.http.app import create_app
 from revenge_core.identity.authorizer import IDENTITY
-from revenge_core.identity.models import IDENTITY_MODELS, ApiKey, User
+from revenge_core.identity.models import ApiKey, User
 
-from .conftest import bearer, login, make_user
+from .conftest import PASSWORD, bearer, db_run, login, make_user
 
-PASSWORD = "correct horse battery staple"
 KEYS = "/api/v1/me/api-keys"
-
-
-async def run(client, fn):
-    identity = client.app[IDENTITY]
-
-    def call():
-        identity.db.bind(IDENTITY_MODELS)
-        return fn()
-
-    return await identity.db.run(call)
-
-
-@pytest.fixture
-async def client(identity_app):
-    await make_user(identity_app.app, "alice", PASSWORD)
-    return identity_app
 
 
 @pytest.fixture
@@ -79,7 +62,7 @@ async def test_a_key_is_shown_once_and_only_its_digest_is_stored(client, token) 
     (item,) = (await items.json())["items"]
     assert item["prefix"] == created["prefix"] and "key" not in item and "key_hash" not in item
 
-    row = await run(client, lambda: ApiKey.get_by_id(created["id"]))
+    row = await db_run(client.app, lambda: ApiKey.get_by_id(created["id"]))
     assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
     stored = await everything_stored(client)
     assert row.key_hash in stored  # the dump does see the table
@@ -127,7 +110,7 @@ async def test_scopes_are_limited_to_what_the_roles_allow(client, token) -> None
 
     # When the roles shrink, so does what an existing key can do.
     await make_user(client.app, "other-admin", PASSWORD, role="admin")  # someone must stay admin
-    root_id = await run(client, lambda: User.get(User.username_key == "root").id)
+    root_id = await db_run(client.app, lambda: User.get(User.username_key == "root").id)
     await client.app[IDENTITY].rbac.assign_role(root_id, "user")
     await client.app[IDENTITY].rbac.revoke_role(root_id, "admin")
     principal = await client.app[IDENTITY].api_keys.authenticate(key)
@@ -141,7 +124,7 @@ async def test_bad_requests_are_400(client, token) -> None:
                  {"name": None}, {"expires_at": "tomorrow"}, {"expires_at": soon}, {"expires_at": 12}):
         response = await create(client, token, **body)
         assert response.status == 400, body
-    assert await run(client, lambda: ApiKey.select().count()) == 0
+    assert await db_run(client.app, lambda: ApiKey.select().count()) == 0
 
 
 async def test_an_expired_key_stops_working(client, token) -> None:
@@ -151,7 +134,7 @@ async def test_an_expired_key_stops_working(client, token) -> None:
     assert created["expires_at"].startswith(later[:16])
     assert (await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})).status == 200
     past = utcnow() - datetime.timedelta(seconds=1)
-    await run(client, lambda: ApiKey.update(expires_at=past).where(ApiKey.id == created["id"]).execute())
+    await db_run(client.app, lambda: ApiKey.update(expires_at=past).where(ApiKey.id == created["id"]).execute())
     response = await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})
     assert response.status == 401
     assert (await response.json())["code"] == "invalid_api_key"
@@ -177,7 +160,7 @@ async def test_per_user_maximum_counts_live_keys_only(aiohttp_client, config) ->
     assert (await client.delete(f"{KEYS}/{first['id']}", headers=bearer(token))).status == 204
     second = await (await create(client, token)).json()
     past = utcnow() - datetime.timedelta(seconds=1)
-    await run(client, lambda: ApiKey.update(expires_at=past).where(ApiKey.id == second["id"]).execute())
+    await db_run(client.app, lambda: ApiKey.update(expires_at=past).where(ApiKey.id == second["id"]).execute())
     assert (await create(client, token)).status == 201
 
 
@@ -196,7 +179,7 @@ async def test_revoked_keys_stop_at_once_and_only_the_owner_revokes(client, toke
     assert (await (await client.get(KEYS, headers=bearer(token))).json())["items"] == []
     from revenge_core.identity.models import Activity
 
-    recorded = await run(client, lambda: [a.action for a in Activity.select()])
+    recorded = await db_run(client.app, lambda: [a.action for a in Activity.select()])
     assert "apikey.create" in recorded and "apikey.revoke" in recorded
 
 
@@ -204,15 +187,15 @@ async def test_last_use_is_recorded_but_not_on_every_request(client, token) -> N
     created = await (await create(client, token)).json()
     assert created["last_used_at"] is None
     await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})
-    first = await run(client, lambda: ApiKey.get_by_id(created["id"]).last_used_at)
+    first = await db_run(client.app, lambda: ApiKey.get_by_id(created["id"]).last_used_at)
     assert first is not None
     await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})
-    assert await run(client, lambda: ApiKey.get_by_id(created["id"]).last_used_at) == first
+    assert await db_run(client.app, lambda: ApiKey.get_by_id(created["id"]).last_used_at) == first
     # Once the last use is old enough, it moves.
     old = first - datetime.timedelta(minutes=5)
-    await run(client, lambda: ApiKey.update(last_used_at=old).where(ApiKey.id == created["id"]).execute())
+    await db_run(client.app, lambda: ApiKey.update(last_used_at=old).where(ApiKey.id == created["id"]).execute())
     await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})
-    assert await run(client, lambda: ApiKey.get_by_id(created["id"]).last_used_at) > old
+    assert await db_run(client.app, lambda: ApiKey.get_by_id(created["id"]).last_used_at) > old
 
 
 async def test_keys_of_disabled_accounts_and_made_up_keys_are_401(client, token) -> None:
@@ -221,5 +204,5 @@ async def test_keys_of_disabled_accounts_and_made_up_keys_are_401(client, token)
         response = await client.get("/api/v1/me", headers={"X-API-Key": bad})
         assert response.status == 401, bad
         assert (await response.json())["code"] == "invalid_api_key"
-    await run(client, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
+    await db_run(client.app, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
     assert (await client.get("/api/v1/me", headers={"X-API-Key": created["key"]})).status == 401

@@ -15,24 +15,12 @@ from loguru import logger
 
 from revenge_core.db.models import utcnow
 from revenge_core.http.app import create_app
-from revenge_core.identity.authorizer import IDENTITY
-from revenge_core.identity.models import IDENTITY_MODELS, Activity, BackupCode, LoginAttempt, Session, User
+from revenge_core.identity.models import Activity, BackupCode, LoginAttempt, Session, User
 
-from .conftest import bearer, login, make_user
+from .conftest import PASSWORD, bearer, db_run, login, make_user
 
-PASSWORD = "correct horse battery staple"
 LOGIN = "/api/v1/auth/login"
 SESSIONS = "/api/v1/me/sessions"
-
-
-async def run(client, fn):
-    identity = client.app[IDENTITY]
-
-    def call():
-        identity.db.bind(IDENTITY_MODELS)
-        return fn()
-
-    return await identity.db.run(call)
 
 
 async def attempt(client, username, password, headers=None):
@@ -40,13 +28,13 @@ async def attempt(client, username, password, headers=None):
 
 
 async def actions(client) -> list[tuple[str, bool]]:
-    return await run(client, lambda: [(a.action, a.success) for a in Activity.select().order_by(Activity.id)])
+    return await db_run(client.app, lambda: [(a.action, a.success) for a in Activity.select().order_by(Activity.id)])
 
 
 @pytest.fixture
-async def client(identity_app):
-    await make_user(identity_app.app, "alice", PASSWORD, email="Alice@Example.org")
-    return identity_app
+def alice_email() -> str:
+    """Alice of the shared ``client`` fixture has an email here."""
+    return "Alice@Example.org"
 
 
 @pytest.fixture
@@ -82,7 +70,7 @@ async def test_login_by_username_or_email_in_any_case(client) -> None:
 
 async def test_wrong_password_unknown_user_and_disabled_account_fail_alike(client) -> None:
     bob = await make_user(client.app, "bob", PASSWORD)
-    await run(client, lambda: User.update(enabled=False).where(User.id == bob).execute())
+    await db_run(client.app, lambda: User.update(enabled=False).where(User.id == bob).execute())
     answers = []
     for username, password in (("alice", "wrong password!"), ("nobody", PASSWORD), ("bob", PASSWORD)):
         response = await attempt(client, username, password)
@@ -124,7 +112,7 @@ async def test_unknown_users_take_as_long_as_wrong_passwords(configured) -> None
 async def test_a_disabled_account_is_refused_even_with_a_valid_token(client) -> None:
     body = await login(client, "alice", PASSWORD)
     assert (await client.get(SESSIONS, headers=bearer(body["access_token"]))).status == 200
-    await run(client, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
+    await db_run(client.app, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
     response = await client.get(SESSIONS, headers=bearer(body["access_token"]))
     assert response.status == 401
 
@@ -155,7 +143,7 @@ async def test_an_account_locks_after_the_threshold_even_for_the_right_password(
     assert (await attempt(client, "bob", PASSWORD)).status == 200
     # Once the failures leave the window, the account opens again.
     earlier = utcnow() - datetime.timedelta(seconds=config.auth.lockout_window + 1)
-    await run(client, lambda: LoginAttempt.update(at=earlier).execute())
+    await db_run(client.app, lambda: LoginAttempt.update(at=earlier).execute())
     assert (await attempt(client, "alice", PASSWORD)).status == 200
 
 
@@ -188,10 +176,10 @@ async def test_an_address_locks_after_many_failures_across_accounts(configured) 
 async def test_locked_attempts_do_not_extend_the_lock(client, config) -> None:
     for _ in range(config.auth.lockout_threshold):
         await attempt(client, "alice", "wrong password!")
-    count = await run(client, lambda: LoginAttempt.select().count())
+    count = await db_run(client.app, lambda: LoginAttempt.select().count())
     for _ in range(3):
         assert (await attempt(client, "alice", "wrong password!")).status == 429
-    assert await run(client, lambda: LoginAttempt.select().count()) == count
+    assert await db_run(client.app, lambda: LoginAttempt.select().count()) == count
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -262,7 +250,7 @@ async def test_logout_by_access_token_or_by_refresh_token(client) -> None:
     response = await client.post("/api/v1/auth/logout", json={"refresh_token": body["refresh_token"]})
     assert response.status == 204
     assert (await client.get(SESSIONS, headers=bearer(body["access_token"]))).status == 401
-    session = await run(client, lambda: Session.get_by_id(body["session_id"]))
+    session = await db_run(client.app, lambda: Session.get_by_id(body["session_id"]))
     assert session.revoked_reason == "logout"
     # Without credentials, logout does nothing and says so quietly.
     assert (await client.post("/api/v1/auth/logout")).status == 204
@@ -419,9 +407,9 @@ async def test_totp_login_yields_no_tokens_without_the_second_step(client) -> No
     status = await (await client.get("/api/v1/me/totp", headers=bearer(first["access_token"]))).json()
     assert status == {"enabled": True, "pending": False, "backup_codes_remaining": 10}
 
-    sessions_before = await run(client, lambda: Session.select().count())
+    sessions_before = await db_run(client.app, lambda: Session.select().count())
     challenge = await password_step(client)
-    assert await run(client, lambda: Session.select().count()) == sessions_before
+    assert await db_run(client.app, lambda: Session.select().count()) == sessions_before
     # The MFA token is no access token.
     assert (await client.get(SESSIONS, headers=bearer(challenge["mfa_token"]))).status == 401
 
@@ -449,7 +437,7 @@ async def test_totp_login_yields_no_tokens_without_the_second_step(client) -> No
 async def test_backup_codes_work_once_and_are_stored_hashed(client) -> None:
     first = await login(client, "alice", PASSWORD)
     _, codes = await enable_totp(client, first["access_token"])
-    stored = await run(client, lambda: [row.code_hash for row in BackupCode.select()])
+    stored = await db_run(client.app, lambda: [row.code_hash for row in BackupCode.select()])
     assert sorted(stored) == sorted(hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in codes)
 
     challenge = await password_step(client)
@@ -503,8 +491,8 @@ async def test_turning_totp_off_needs_a_code_or_the_password(client) -> None:
         assert response.status in (400, 403), body
     response = await client.post("/api/v1/me/totp/disable", headers=bearer(token), json={"password": PASSWORD})
     assert response.status == 204
-    assert await run(client, lambda: BackupCode.select().count()) == 0
-    user = await run(client, lambda: User.get(User.username_key == "alice"))
+    assert await db_run(client.app, lambda: BackupCode.select().count()) == 0
+    user = await db_run(client.app, lambda: User.get(User.username_key == "alice"))
     assert not user.totp_enabled and user.totp_secret is None
     body = await login(client, "alice", PASSWORD)
     assert "access_token" in body
@@ -582,11 +570,11 @@ async def test_no_response_or_log_line_holds_a_password_token_or_key(client, log
         for token_text in (first["access_token"], second["access_token"], challenge["mfa_token"]):
             assert token_text not in line
     # Hashes are no business of any response either.
-    stored = await run(client, lambda: User.get(User.username_key == "alice").password_hash)
+    stored = await db_run(client.app, lambda: User.get(User.username_key == "alice").password_hash)
     assert all(stored not in text for _, text in bodies)
     assert log_lines  # the sink did capture the server's lines
     # The activity log recorded all of it without holding any of it.
-    entries = await run(client, lambda: [json.dumps([a.actor, a.details, a.before, a.after])
+    entries = await db_run(client.app, lambda: [json.dumps([a.actor, a.details, a.before, a.after])
                                          for a in Activity.select()])
     for secret in issued_at:
         assert all(secret not in entry for entry in entries)
@@ -595,5 +583,5 @@ async def test_no_response_or_log_line_holds_a_password_token_or_key(client, log
 async def test_concurrent_logins_respect_the_session_maximum(configured) -> None:
     client = await configured(max_sessions_per_user=2)
     await asyncio.gather(*[login(client, "alice", PASSWORD) for _ in range(5)])
-    live = await run(client, lambda: Session.select().where(Session.revoked_at.is_null()).count())
+    live = await db_run(client.app, lambda: Session.select().where(Session.revoked_at.is_null()).count())
     assert live == 2

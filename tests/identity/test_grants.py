@@ -5,50 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 
 import pytest
 
 from revenge_core.db.models import utcnow
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.grants import ALL, parse_expiry
-from revenge_core.identity.models import IDENTITY_MODELS, Activity, Grant
-from revenge_core.identity.principal import SCOPES, Principal
+from revenge_core.identity.models import Grant
 from revenge_hookspecs.errors import BadRequest, NotFound
-from tests.identity.conftest import bearer, login, make_user
+from tests.identity.conftest import PASSWORD, activity_log, bearer, db_run, login, make_user, who
 
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
-
-
-@pytest.fixture
-def app(identity_app):
-    return identity_app.app
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 @pytest.fixture
 def grants(app):
     return app[IDENTITY].grants
-
-
-def who(user_id: int, scopes=SCOPES) -> Principal:
-    return Principal(user_id=user_id, username=f"u{user_id}", scopes=frozenset(scopes))
-
-
-async def db_run(app, fn):
-    identity = app[IDENTITY]
-
-    def call():
-        identity.db.bind(IDENTITY_MODELS)
-        return fn()
-
-    return await identity.db.run(call)
 
 
 # --- the access check ------------------------------------------------------------------------------
@@ -255,21 +227,6 @@ async def test_forget_subject_removes_a_deleted_users_grants(app, grants) -> Non
 # --- the groups and grants API -----------------------------------------------------------------------
 
 
-async def activity(app, action: str) -> list[dict]:
-    def read():
-        return [{"target_id": a.target_id, "before": json.loads(a.before or "null"),
-                 "after": json.loads(a.after or "null"), "actor_id": a.actor_id}
-                for a in Activity.select().where(Activity.action == action).order_by(Activity.id)]
-
-    return await db_run(app, read)
-
-
-@pytest.fixture
-async def admin_headers(identity_app):
-    await make_user(identity_app.app, "root", PASSWORD, role="admin")
-    return bearer((await login(identity_app, "root", PASSWORD))["access_token"])
-
-
 async def test_admin_shares_a_library_over_http_and_the_user_sees_it(identity_app, admin_headers) -> None:
     client, app = identity_app, identity_app.app
     alice = await make_user(app, "alice", PASSWORD, role="user")
@@ -281,19 +238,19 @@ async def test_admin_shares_a_library_over_http_and_the_user_sees_it(identity_ap
     grant = await response.json()
     assert grant["subject_id"] == alice and grant["created_by"] is not None and not grant["expired"]
     assert await app[IDENTITY].grants.can(who(alice), "download", "library", "lib-1")
-    entry = (await activity(app, "grant.create"))[-1]
+    entry = (await activity_log(app, "grant.create"))[-1]
     assert entry["before"] is None and entry["after"]["id"] == grant["id"] and entry["target_id"] == "lib-1"
 
     response = await client.post("/api/v1/admin/grants", headers=admin_headers, json={**body, "expires_at": None})
     assert response.status == 200  # the same grant, now without an end
-    assert (await activity(app, "grant.create"))[-1]["before"]["expires_at"] is not None
+    assert (await activity_log(app, "grant.create"))[-1]["before"]["expires_at"] is not None
 
     listing = await (await client.get(f"/api/v1/admin/grants?subject_type=user&subject_id={alice}&active=true",
                                       headers=admin_headers)).json()
     assert listing["total"] == 1 and listing["items"][0]["id"] == grant["id"]
 
     assert (await client.delete(f"/api/v1/admin/grants/{grant['id']}", headers=admin_headers)).status == 204
-    assert (await activity(app, "grant.revoke"))[-1]["before"]["id"] == grant["id"]
+    assert (await activity_log(app, "grant.revoke"))[-1]["before"]["id"] == grant["id"]
     assert not await app[IDENTITY].grants.can(who(alice), "view", "library", "lib-1")
     assert (await client.delete(f"/api/v1/admin/grants/{grant['id']}", headers=admin_headers)).status == 404
 
@@ -352,10 +309,10 @@ async def test_admin_manages_groups_over_http(identity_app, admin_headers) -> No
 
     response = await client.delete(f"/api/v1/admin/groups/{group['id']}/members/{alice}", headers=admin_headers)
     assert response.status == 204
-    assert (await activity(app, "group.member.remove"))[-1]["before"] == {"user_id": alice}
+    assert (await activity_log(app, "group.member.remove"))[-1]["before"] == {"user_id": alice}
     assert (await client.delete(f"/api/v1/admin/groups/{group['id']}", headers=admin_headers)).status == 204
     assert (await client.get(f"/api/v1/admin/groups/{group['id']}", headers=admin_headers)).status == 404
-    assert [a["target_id"] for a in await activity(app, "group.delete")] == [str(group["id"])]
+    assert [a["target_id"] for a in await activity_log(app, "group.delete")] == [str(group["id"])]
 
 
 async def test_a_user_with_admin_users_cannot_touch_grants(identity_app, admin_headers) -> None:

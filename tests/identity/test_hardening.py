@@ -30,9 +30,9 @@ from revenge_core.identity.settings import SEALED, unseal
 from revenge_core.identity.tokens import SUCCESSOR_PREFIX
 from revenge_core.identity.totp import unseal_secret
 
-from .conftest import bearer, login, make_user
+from .conftest import PASSWORD, bearer, login, make_user
 from .test_api_keys import everything_stored
-from .test_auth import PASSWORD, cookie_header, cookie_login, enable_totp, password_step
+from .test_auth import cookie_header, cookie_login, enable_totp, password_step
 
 REFRESH = "/api/v1/auth/refresh"
 MFA = "/api/v1/auth/login/mfa"
@@ -41,12 +41,6 @@ PIN = "864209753142"
 ARR_KEY = "0123456789abcdef0123456789abcdef"
 KEY_A, KEY_B = "a" * 40, "b" * 40
 MIGRATION = "0006_identity_hardening"
-
-
-@pytest.fixture
-async def client(identity_app):
-    await make_user(identity_app.app, "alice", PASSWORD)
-    return identity_app
 
 
 async def run(client, fn):

@@ -4,15 +4,13 @@ wildcards, credential scopes, propagation between instances, and the admin roles
 from __future__ import annotations
 
 import asyncio
-import json
 
 import casbin
 import pytest
 
 from revenge_core.http.app import create_app
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
-from revenge_core.identity.models import IDENTITY_MODELS, Activity, CasbinRule
+from revenge_core.identity.models import IDENTITY_MODELS, CasbinRule
 from revenge_core.identity.principal import SCOPES, Principal
 from revenge_core.identity.rbac import (
     BUILTIN_ROLES,
@@ -23,40 +21,14 @@ from revenge_core.identity.rbac import (
     scope_for,
 )
 from revenge_hookspecs.errors import BadRequest, Conflict, NotFound
-from tests.identity.conftest import bearer, login, make_user
+from tests.identity.conftest import PASSWORD, activity_log, bearer, db_run, login, make_user, who
 
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    # hash_password binds its default rounds at import; patch the function, not the constant.
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
-
-
-@pytest.fixture
-def app(identity_app):
-    return identity_app.app
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 @pytest.fixture
 def rbac(app) -> Rbac:
     return app[IDENTITY].rbac
-
-
-def who(user_id: int, scopes=SCOPES) -> Principal:
-    return Principal(user_id=user_id, username=f"u{user_id}", scopes=frozenset(scopes))
-
-
-async def db_run(app, fn):
-    identity = app[IDENTITY]
-
-    def call():
-        identity.db.bind(IDENTITY_MODELS)
-        return fn()
-
-    return await identity.db.run(call)
 
 
 async def rules(app) -> set[tuple[str, str, str]]:
@@ -443,21 +415,6 @@ async def test_a_role_change_reaches_another_instance_within_two_seconds(aiohttp
 # --- the roles API ---------------------------------------------------------------------------------
 
 
-async def activity(app, action: str) -> list[dict]:
-    def read():
-        return [{"actor_id": a.actor_id, "target_id": a.target_id, "before": json.loads(a.before or "null"),
-                 "after": json.loads(a.after or "null"), "ip": a.ip}
-                for a in Activity.select().where(Activity.action == action).order_by(Activity.id)]
-
-    return await db_run(app, read)
-
-
-@pytest.fixture
-async def admin_headers(identity_app):
-    await make_user(identity_app.app, "root", PASSWORD, role="admin")
-    return bearer((await login(identity_app, "root", PASSWORD))["access_token"])
-
-
 async def test_admin_lists_creates_and_deletes_roles_over_http(identity_app, admin_headers) -> None:
     client, app = identity_app, identity_app.app
     listing = await (await client.get("/api/v1/admin/roles", headers=admin_headers)).json()
@@ -470,19 +427,19 @@ async def test_admin_lists_creates_and_deletes_roles_over_http(identity_app, adm
     assert response.status == 201, await response.text()
     created = await response.json()
     assert created["name"] == "curator" and created["permissions"] == ["library:manage", "library:view"]
-    entries = await activity(app, "role.create")
+    entries = await activity_log(app, "role.create")
     assert entries[-1]["target_id"] == "curator" and entries[-1]["after"]["permissions"] == created["permissions"]
     assert entries[-1]["actor_id"] is not None
 
     response = await client.put("/api/v1/admin/roles/curator", headers=admin_headers,
                                 json={"permissions": ["library:view"]})
     assert response.status == 200 and (await response.json())["permissions"] == ["library:view"]
-    entry = (await activity(app, "role.update"))[-1]
+    entry = (await activity_log(app, "role.update"))[-1]
     assert entry["before"]["permissions"] == ["library:manage", "library:view"]
     assert entry["after"]["permissions"] == ["library:view"]
 
     assert (await client.delete("/api/v1/admin/roles/curator", headers=admin_headers)).status == 204
-    assert (await activity(app, "role.delete"))[-1]["before"]["name"] == "curator"
+    assert (await activity_log(app, "role.delete"))[-1]["before"]["name"] == "curator"
     assert (await client.delete("/api/v1/admin/roles/curator", headers=admin_headers)).status == 404
     response = await client.delete("/api/v1/admin/roles/admin", headers=admin_headers)
     assert response.status == 409 and (await response.json())["code"] == "conflict"
@@ -529,7 +486,7 @@ async def test_admin_sets_a_users_roles_with_an_activity_entry(identity_app, adm
     assert response.status == 200, await response.text()
     body = await response.json()
     assert body["roles"] == ["moderator", "user"] and "library:manage" in body["effective_permissions"]
-    entry = (await activity(app, "role.change"))[-1]
+    entry = (await activity_log(app, "role.change"))[-1]
     assert entry["target_id"] == str(alice)
     assert entry["before"] == {"roles": ["guest"]} and entry["after"] == {"roles": ["moderator", "user"]}
 

@@ -16,16 +16,14 @@ import pytest
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import ROUTES, STATE
 from revenge_core.http.routing import RouteEntry
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.principal import Principal
 from revenge_core.identity.rbac import PERMISSION, scope_for
 from revenge_hookspecs import ENTRY_POINT_GROUP
 from revenge_hookspecs.types import PUBLIC
 from tests import plugin_samples as samples
-from tests.identity.conftest import bearer, login, make_user
+from tests.identity.conftest import PASSWORD, bearer, login, make_user
 
-PASSWORD = "correct horse battery staple"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Routes allowed to hide a resource the caller may not see behind 404 instead of 403
 # ("METHOD /path" as declared). None do yet.
@@ -33,11 +31,7 @@ HIDDEN_AS_404: frozenset[str] = frozenset()
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::((?:[^{}]|\{[^{}]*\})+))?\}")
 DUMMIES = ("1", "x1", "a", "1.0", "abc-1")
 
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: original(password, rounds))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 def plugins() -> dict[str, object]:

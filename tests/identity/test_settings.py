@@ -8,33 +8,22 @@ from aiohttp import web
 
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import HOST
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_hookspecs import PUBLIC, Route, hookimpl
 from tests import plugin_samples as samples
-from tests.identity.conftest import make_user
+from tests.identity.conftest import login_headers, make_user
 
 PIN = "864209"
 ARR_KEY = "f00dfacecafebabe0123456789abcdef"
 PLUGIN_SECRET = "plugin-secret-value-123"
 MASK = "********"
 
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    hash_password = passwords.hash_password
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
-
-
-async def login(client, username: str, password: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status == 200, await response.text()
-    return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 async def as_admin(client) -> dict[str, str]:
     await make_user(client.app, "boss", "boss password", role="admin")
-    return await login(client, "boss", "boss password")
+    return await login_headers(client, "boss", "boss password")
 
 
 # --- server settings ---------------------------------------------------------------------------------
@@ -135,7 +124,7 @@ async def test_public_settings_need_no_credentials_and_hold_only_public_keys(ide
     assert public == {"server.name": "Den", "server.language": "en"}
     assert (await client.get("/api/v1/admin/settings")).status == 401
     await make_user(client.app, "pleb", "pleb password")
-    pleb = await login(client, "pleb", "pleb password")
+    pleb = await login_headers(client, "pleb", "pleb password")
     assert (await client.get("/api/v1/admin/settings", headers=pleb)).status == 403
     assert (await client.patch("/api/v1/admin/settings", headers=pleb, json={"server.name": "x"})).status == 403
 
@@ -147,8 +136,8 @@ async def test_preferences_are_per_user_typed_and_resettable(identity_app) -> No
     client = identity_app
     await make_user(client.app, "ann", "ann password")
     await make_user(client.app, "ben", "ben password")
-    ann = await login(client, "ann", "ann password")
-    ben = await login(client, "ben", "ben password")
+    ann = await login_headers(client, "ann", "ann password")
+    ben = await login_headers(client, "ben", "ben password")
     assert (await client.get("/api/v1/me/preferences")).status == 401
     body = await (await client.get("/api/v1/me/preferences", headers=ann)).json()
     assert body["preferences"] == {"language": "", "theme": "system", "playback_quality": "auto",
@@ -179,7 +168,7 @@ async def test_preferences_are_per_user_typed_and_resettable(identity_app) -> No
 async def test_adult_content_preference_needs_the_legacy_module(identity_app) -> None:
     client = identity_app
     await make_user(client.app, "ann", "ann password")
-    ann = await login(client, "ann", "ann password")
+    ann = await login_headers(client, "ann", "ann password")
     response = await client.patch("/api/v1/me/preferences", headers=ann, json={"show_adult_content": True})
     assert response.status == 400 and (await response.json())["code"] == "legacy_disabled"
     client.app[IDENTITY].config.legacy.enabled = True
@@ -281,7 +270,7 @@ async def test_plugins_are_toggled_at_runtime_and_the_toggle_is_logged(plugin_ap
     assert entries[0]["actor"] == "boss"
 
     await make_user(client.app, "pleb", "pleb password")
-    pleb = await login(client, "pleb", "pleb password")
+    pleb = await login_headers(client, "pleb", "pleb password")
     for method, path in (("GET", "/api/v1/admin/plugins"), ("POST", "/api/v1/admin/plugins/good/disable"),
                          ("GET", "/api/v1/admin/plugins/good/config"), ("PUT", "/api/v1/admin/plugins/good/config")):
         assert (await client.request(method, path, headers=pleb, json={})).status == 403, path

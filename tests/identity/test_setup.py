@@ -6,27 +6,14 @@ import asyncio
 
 import pytest
 
-from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.models import IDENTITY_MODELS, Group, User
-from tests.identity.conftest import make_user
+from tests.identity.conftest import login_headers, make_user
 
 ADMIN = {"username": "root", "email": "Root@Example.org", "password": "correct horse battery"}
 RADARR_KEY = "0123456789abcdef0123456789abcdef"
 
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """bcrypt at its lowest cost: these tests are about accounts, not hashing."""
-    hash_password = passwords.hash_password
-    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
-
-
-async def login(client, username: str, password: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status == 200, await response.text()
-    return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 async def count_users(app) -> int:
@@ -70,7 +57,7 @@ async def test_fresh_server_walks_every_step_and_then_setup_is_closed(identity_a
     response = await client.get("/api/v1/setup")
     assert response.status == 401
     assert (await client.post("/api/v1/setup/libraries", json={"paths": [str(movies)]})).status == 401
-    headers = await login(client, "root", ADMIN["password"])
+    headers = await login_headers(client, "root", ADMIN["password"])
 
     response = await client.post("/api/v1/setup/libraries", json={"paths": [str(movies), str(shows) + "/"]},
                                  headers=headers)
@@ -130,7 +117,7 @@ async def test_two_concurrent_admin_steps_create_exactly_one_admin(identity_app)
 async def test_the_admin_step_cannot_be_done_twice(identity_app) -> None:
     client = identity_app
     assert (await client.post("/api/v1/setup/admin", json=ADMIN)).status == 200
-    headers = await login(client, "root", ADMIN["password"])
+    headers = await login_headers(client, "root", ADMIN["password"])
     response = await client.post("/api/v1/setup/admin", headers=headers,
                                  json={**ADMIN, "username": "second", "email": "second@example.org"})
     assert response.status == 409 and (await response.json())["code"] == "admin_exists"
@@ -144,11 +131,11 @@ async def test_a_server_whose_admin_exists_already_needs_admin_settings(identity
     assert (await client.get("/api/v1/setup")).status == 401
     response = await client.post("/api/v1/setup/admin", json=ADMIN)
     assert response.status == 401
-    pleb = await login(client, "pleb", "pleb password 1")
+    pleb = await login_headers(client, "pleb", "pleb password 1")
     response = await client.get("/api/v1/setup", headers=pleb)
     assert response.status == 403 and (await response.json())["details"]["permission"] == "admin:settings"
     assert (await client.post("/api/v1/setup/complete", headers=pleb)).status == 403
-    boss = await login(client, "boss", "boss password 1")
+    boss = await login_headers(client, "boss", "boss password 1")
     overview = await (await client.get("/api/v1/setup", headers=boss)).json()
     assert overview["admin_exists"] is True
     assert next(s for s in overview["steps"] if s["name"] == "admin")["done"] is True
@@ -181,7 +168,7 @@ async def test_each_step_refuses_bad_input_naming_the_field(identity_app, tmp_pa
     assert response.status == 404 and (await response.json())["code"] == "unknown_setup_step"
 
     assert (await client.post("/api/v1/setup/admin", json=ADMIN)).status == 200
-    headers = await login(client, "root", ADMIN["password"])
+    headers = await login_headers(client, "root", ADMIN["password"])
     after_admin = [
         ("libraries", {"paths": []}, "paths"),
         ("libraries", {"paths": "/media"}, "paths"),
@@ -210,7 +197,7 @@ async def test_each_step_refuses_bad_input_naming_the_field(identity_app, tmp_pa
 async def test_complete_needs_the_required_steps(identity_app, tmp_path) -> None:
     client = identity_app
     assert (await client.post("/api/v1/setup/admin", json=ADMIN)).status == 200
-    headers = await login(client, "root", ADMIN["password"])
+    headers = await login_headers(client, "root", ADMIN["password"])
     response = await client.post("/api/v1/setup/complete", headers=headers)
     assert response.status == 409
     payload = await response.json()
@@ -225,7 +212,7 @@ async def test_redoing_an_optional_step_replaces_what_it_did(identity_app) -> No
     client = identity_app
     identity = client.app[IDENTITY]
     assert (await client.post("/api/v1/setup/admin", json=ADMIN)).status == 200
-    headers = await login(client, "root", ADMIN["password"])
+    headers = await login_headers(client, "root", ADMIN["password"])
 
     both = {"services": [{"service": "radarr", "url": "http://radarr:7878", "api_key": "radarr-key"},
                          {"service": "sonarr", "url": "https://sonarr:8989", "api_key": "sonarr-key"}]}

@@ -11,19 +11,17 @@ import json
 import stat
 import time
 
-import pytest
 import rsa
 from jose import jwt
 
 from revenge_core.db.models import utcnow
 from revenge_core.http.app import create_app
 from revenge_core.identity.authorizer import IDENTITY
-from revenge_core.identity.models import IDENTITY_MODELS, Activity, RefreshToken, Session
+from revenge_core.identity.models import Activity, RefreshToken, Session
 from revenge_core.identity.tokens import Tokens, load_or_create_secret
 
-from .conftest import bearer, login, make_user
+from .conftest import PASSWORD, bearer, db_run, login, make_user
 
-PASSWORD = "correct horse battery staple"
 ME = "/api/v1/me/sessions"
 
 
@@ -35,22 +33,6 @@ def hs(secret: str, header: dict, payload: bytes, digestmod=hashlib.sha256) -> s
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(payload)}"
     signature = hmac.new(secret.encode(), signing_input.encode(), digestmod).digest()
     return f"{signing_input}.{b64(signature)}"
-
-
-@pytest.fixture
-async def client(identity_app):
-    await make_user(identity_app.app, "alice", PASSWORD)
-    return identity_app
-
-
-async def run(client, fn):
-    identity = client.app[IDENTITY]
-
-    def call():
-        identity.db.bind(IDENTITY_MODELS)
-        return fn()
-
-    return await identity.db.run(call)
 
 
 async def status_of(client, token: str) -> tuple[int, dict]:
@@ -221,7 +203,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_session(client, confi
         assert (await status_of(client, token))[0] == 200
 
     # Stored as digests, the old one marked used.
-    rows = await run(client, lambda: list(RefreshToken.select().where(RefreshToken.session == first["session_id"])))
+    rows = await db_run(client.app,
+                        lambda: list(RefreshToken.select().where(RefreshToken.session == first["session_id"])))
     stored = {row.token_hash: row.used_at for row in rows}
     assert stored[hashlib.sha256(first["refresh_token"].encode()).hexdigest()] is not None
     assert stored[hashlib.sha256(second["refresh_token"].encode()).hexdigest()] is None
@@ -234,9 +217,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_session(client, confi
         assert (await status_of(client, token))[0] == 401
     response = await client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
     assert response.status == 401
-    session = await run(client, lambda: Session.get_by_id(first["session_id"]))
+    session = await db_run(client.app, lambda: Session.get_by_id(first["session_id"]))
     assert session.revoked_at is not None and session.revoked_reason == "refresh_reuse"
-    actions = await run(client, lambda: [a.action for a in Activity.select().order_by(Activity.id)])
+    actions = await db_run(client.app, lambda: [a.action for a in Activity.select().order_by(Activity.id)])
     assert "token.refresh" in actions and "token.reuse" in actions
 
 
@@ -263,7 +246,7 @@ async def test_refresh_fails_for_unknown_expired_and_revoked_sessions(client) ->
 
     body = await login(client, "alice", PASSWORD)
     past = utcnow() - datetime.timedelta(seconds=1)
-    await run(client, lambda: Session.update(expires_at=past).where(Session.id == body["session_id"]).execute())
+    await db_run(client.app, lambda: Session.update(expires_at=past).where(Session.id == body["session_id"]).execute())
     await client.app[IDENTITY].sessions.forget(body["session_id"])
     response = await client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
     assert response.status == 401
@@ -279,11 +262,11 @@ async def test_refresh_fails_for_unknown_expired_and_revoked_sessions(client) ->
 async def test_refresh_slides_the_session_expiry(client) -> None:
     body = await login(client, "alice", PASSWORD)
     sid = body["session_id"]
-    before = (await run(client, lambda: Session.get_by_id(sid))).expires_at
+    before = (await db_run(client.app, lambda: Session.get_by_id(sid))).expires_at
     await asyncio.sleep(0.01)
     response = await client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
     assert response.status == 200
-    after = (await run(client, lambda: Session.get_by_id(sid))).expires_at
+    after = (await db_run(client.app, lambda: Session.get_by_id(sid))).expires_at
     assert after > before
 
 
@@ -291,6 +274,6 @@ async def test_a_disabled_account_cannot_refresh(client) -> None:
     from revenge_core.identity.models import User
 
     body = await login(client, "alice", PASSWORD)
-    await run(client, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
+    await db_run(client.app, lambda: User.update(enabled=False).where(User.username_key == "alice").execute())
     response = await client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
     assert response.status == 401

@@ -10,29 +10,17 @@ import pytest
 from revenge_core.identity import passwords
 from revenge_core.identity.authorizer import IDENTITY
 from revenge_core.identity.models import IDENTITY_MODELS, CasbinRule, User
-from tests.identity.conftest import make_user
+from tests.identity.conftest import login_headers, make_user
 
 SECRET_FIELDS = ("password_hash", "totp_secret", "$rv1$", "$2b$")
 
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """bcrypt at its lowest cost: these tests are about accounts, not hashing."""
-    hash_password = passwords.hash_password
-    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
-    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds=4: hash_password(password, 4))
-
-
-async def login(client, username: str, password: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status == 200, await response.text()
-    return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 @pytest.fixture
 async def admin(identity_app) -> dict[str, str]:
     await make_user(identity_app.app, "admin", "admin password 1", role="admin", email="admin@example.org")
-    return await login(identity_app, "admin", "admin password 1")
+    return await login_headers(identity_app, "admin", "admin password 1")
 
 
 def no_secrets(text: str) -> None:
@@ -50,7 +38,7 @@ async def test_admin_creates_reads_lists_changes_and_deletes_users(identity_app,
     alice = await response.json()
     assert alice["username"] == "Alice" and alice["email"] == "Alice@Example.org" and alice["roles"] == ["user"]
     assert alice["enabled"] is True and alice["created_at"].endswith("Z")
-    await login(client, "alice", "alice password")  # case-insensitive login works with the stored key
+    await login_headers(client, "alice", "alice password")  # case-insensitive login works with the stored key
 
     for name in ("bob", "carol", "dave"):
         assert (await client.post("/api/v1/admin/users", headers=admin,
@@ -127,7 +115,7 @@ async def test_changes_keep_usernames_and_emails_unique_and_valid(identity_app, 
         assert (await response.json())["code"] == code
     response = await client.patch(f"/api/v1/admin/users/{bob}", headers=admin, json={"username": "Bobby"})
     assert (await response.json())["username"] == "Bobby"
-    await login(client, "BOBBY", "bob password 1")
+    await login_headers(client, "BOBBY", "bob password 1")
 
 
 async def test_an_admin_cannot_delete_or_disable_themselves(identity_app, admin) -> None:
@@ -182,7 +170,7 @@ async def test_account_managers_cannot_hand_out_or_take_over_more_than_they_hold
     await identity.rbac.create_role("account-clerk", ["admin:users"], inherits=["user"])
     clerk_id = await make_user(client.app, "clerk", "clerk password", role="account-clerk")
     boss_id = (await (await client.get("/api/v1/me", headers=admin)).json())["id"]
-    clerk = await login(client, "clerk", "clerk password")
+    clerk = await login_headers(client, "clerk", "clerk password")
 
     response = await client.post("/api/v1/admin/users", headers=clerk,
                                  json={"username": "plain", "password": "plain password"})
@@ -199,7 +187,7 @@ async def test_account_managers_cannot_hand_out_or_take_over_more_than_they_hold
                          ("PATCH", {"email": "clerk@evil.example"}), ("DELETE", None)):
         response = await client.request(method, f"/api/v1/admin/users/{boss_id}", headers=clerk, json=body)
         assert response.status == 403, (method, body)
-    await login(client, "admin", "admin password 1")
+    await login_headers(client, "admin", "admin password 1")
     # Accounts holding no more than the clerk are within it.
     assert (await client.patch(f"/api/v1/admin/users/{plain_id}", headers=clerk,
                                json={"display_name": "Plain"})).status == 200
@@ -218,7 +206,7 @@ async def test_account_managers_cannot_hand_out_or_take_over_more_than_they_hold
 async def test_user_routes_need_their_permissions(identity_app) -> None:
     client = identity_app
     await make_user(client.app, "pleb", "pleb password 1")
-    pleb = await login(client, "pleb", "pleb password 1")
+    pleb = await login_headers(client, "pleb", "pleb password 1")
     assert (await client.get("/api/v1/admin/users")).status == 401
     assert (await client.get("/api/v1/me")).status == 401
     assert (await client.get("/api/v1/admin/users", headers=pleb)).status == 403
@@ -231,7 +219,7 @@ async def test_deleting_a_user_removes_sessions_and_role_lines(identity_app, adm
     client = identity_app
     identity = client.app[IDENTITY]
     victim = await make_user(client.app, "victim", "victim password", role="moderator")
-    victim_headers = await login(client, "victim", "victim password")
+    victim_headers = await login_headers(client, "victim", "victim password")
     assert (await client.get("/api/v1/me", headers=victim_headers)).status == 200
     assert (await client.delete(f"/api/v1/admin/users/{victim}", headers=admin)).status == 204
     assert (await client.get("/api/v1/me", headers=victim_headers)).status == 401
@@ -247,19 +235,19 @@ async def test_deleting_a_user_removes_sessions_and_role_lines(identity_app, adm
 async def test_disabling_a_user_ends_their_sessions(identity_app, admin) -> None:
     client = identity_app
     target = await make_user(client.app, "target", "target password")
-    headers = await login(client, "target", "target password")
+    headers = await login_headers(client, "target", "target password")
     assert (await client.patch(f"/api/v1/admin/users/{target}", headers=admin,
                                json={"enabled": False})).status == 200
     assert (await client.get("/api/v1/me", headers=headers)).status == 401
     assert (await client.patch(f"/api/v1/admin/users/{target}", headers=admin,
                                json={"enabled": True})).status == 200
-    await login(client, "target", "target password")
+    await login_headers(client, "target", "target password")
 
 
 async def test_admin_password_reset_checks_policy_and_ends_sessions(identity_app, admin) -> None:
     client = identity_app
     target = await make_user(client.app, "target", "target password")
-    headers = await login(client, "target", "target password")
+    headers = await login_headers(client, "target", "target password")
     response = await client.patch(f"/api/v1/admin/users/{target}", headers=admin, json={"password": "short"})
     assert (await response.json())["code"] == "weak_password"
     assert (await client.get("/api/v1/me", headers=headers)).status == 200
@@ -267,13 +255,13 @@ async def test_admin_password_reset_checks_policy_and_ends_sessions(identity_app
     assert response.status == 200
     no_secrets(await response.text())
     assert (await client.get("/api/v1/me", headers=headers)).status == 401
-    await login(client, "target", "brand new one")
+    await login_headers(client, "target", "brand new one")
 
 
 async def test_own_profile_reads_and_changes_only_profile_fields(identity_app) -> None:
     client = identity_app
     await make_user(client.app, "me", "my password 1", email="me@example.org")
-    headers = await login(client, "me", "my password 1")
+    headers = await login_headers(client, "me", "my password 1")
     response = await client.get("/api/v1/me", headers=headers)
     no_secrets(await response.text())
     me = await response.json()
@@ -294,8 +282,8 @@ async def test_own_profile_reads_and_changes_only_profile_fields(identity_app) -
 async def test_changing_ones_password_checks_the_current_one_and_ends_other_sessions(identity_app) -> None:
     client = identity_app
     await make_user(client.app, "me", "my password 1")
-    here = await login(client, "me", "my password 1")
-    elsewhere = await login(client, "me", "my password 1")
+    here = await login_headers(client, "me", "my password 1")
+    elsewhere = await login_headers(client, "me", "my password 1")
 
     response = await client.post("/api/v1/me/password", headers=here,
                                  json={"current_password": "wrong password", "new_password": "my password 2"})
@@ -313,7 +301,7 @@ async def test_changing_ones_password_checks_the_current_one_and_ends_other_sess
     assert (await client.get("/api/v1/me", headers=elsewhere)).status == 401
     response = await client.post("/api/v1/auth/login", json={"username": "me", "password": "my password 1"})
     assert response.status == 401
-    await login(client, "me", "my password 2")
+    await login_headers(client, "me", "my password 2")
 
     entries = (await client.app[IDENTITY].activity.query(action="user.password_change"))["items"]
     assert [e["success"] for e in entries] == [True, False, False]
