@@ -31,11 +31,11 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import backoff
@@ -475,3 +475,45 @@ class ProviderClient:
         exc = details.get("exception")
         logger.warning("{}: giving up after {} tries: {}", self.provider, details["tries"],
                        getattr(exc, "message", exc))
+
+
+SourceT = TypeVar("SourceT")
+
+
+class PerContext(Generic[SourceT]):
+    """One provider source per plugin activation, shared by its hooks.
+
+    The self-check and the registered provider must share one client (its rate limit, cache
+    file and login); the source goes with the context and is rebuilt, the old one closed,
+    when the host hands the plugin a new configuration::
+
+        sources = PerContext(lambda context: MySource(context.config, context.data_dir / "cache.sqlite"))
+
+        @hookimpl
+        def revenge_metadata_providers(context):
+            return MetadataProvider(name="mine", content_types={"movie"}, source=sources.get(context))
+
+        @hookimpl
+        def revenge_shutdown(context):
+            sources.close(context)
+
+    :param factory: builds the source for a context; the source has ``config`` and ``close()``.
+    """
+
+    def __init__(self, factory: Callable[[Any], SourceT]):
+        self._factory = factory
+        self._sources: weakref.WeakKeyDictionary[Any, SourceT] = weakref.WeakKeyDictionary()
+
+    def get(self, context: Any) -> SourceT:
+        source = self._sources.get(context)
+        if source is not None and source.config is not context.config:
+            source.close()
+            source = None
+        if source is None:
+            source = self._sources[context] = self._factory(context)
+        return source
+
+    def close(self, context: Any) -> None:
+        source = self._sources.pop(context, None)
+        if source is not None:
+            source.close()

@@ -386,3 +386,31 @@ def test_bad_settings_are_refused(tmp_path):
         RateLimit(0, 1)
     with pytest.raises(ValueError):
         ProviderClient("x", "http://127.0.0.1:9", rate_limit=RateLimit(1, 1), max_tries=0)
+
+
+def test_per_context_shares_one_source_and_closes_the_stale_one():
+    from revenge_hookspecs.provider_http import PerContext
+
+    class Source:
+        def __init__(self, config):
+            self.config, self.closed = config, False
+
+        def close(self):
+            self.closed = True
+
+    class Context:
+        def __init__(self, config):
+            self.config = config
+
+    sources = PerContext(lambda context: Source(context.config))
+    context = Context({"key": "a"})
+    first = sources.get(context)
+    assert sources.get(context) is first and not first.closed
+    context.config = {"key": "b"}  # the host applied a new configuration
+    second = sources.get(context)
+    assert second is not first and second.config == {"key": "b"} and first.closed
+    other = Context({"key": "b"})
+    assert sources.get(other) is not second  # one per activation
+    sources.close(context)
+    assert second.closed
+    sources.close(context)  # closing twice is harmless

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 import weakref
-from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from revenge_hookspecs import MetadataProvider, hookimpl
+from revenge_hookspecs.provider_http import PerContext
 
 from .languages import to_tvdb
 from .source import CONTENT_TYPES, TheTVDBSource
@@ -83,19 +83,19 @@ class TheTVDBConfig:
                 raise ValueError(f"{key}: must be between {low} and {high}{unit}, got {value}")
 
 
+def _new_source(context) -> TheTVDBSource:
+    ref = weakref.ref(context)  # the source must not keep its context alive
+    return TheTVDBSource(context.config, cache=lambda: ref().cache, cache_path=context.data_dir / "http-cache.sqlite",
+                         logger=context.logger)
+
+
 # one source per plugin context (per activation): the self-check and the provider share a client,
-# its rate limit, its cache file and the token; it goes with the context
-_sources: weakref.WeakKeyDictionary[Any, TheTVDBSource] = weakref.WeakKeyDictionary()
+# its rate limit, its cache file and the token
+_sources: PerContext[TheTVDBSource] = PerContext(_new_source)
 
 
 def source_for(context) -> TheTVDBSource:
-    source = _sources.get(context)
-    if source is None or source.config is not context.config:
-        ref = weakref.ref(context)
-        source = _sources[context] = TheTVDBSource(
-            context.config, cache=lambda: ref().cache, cache_path=context.data_dir / "http-cache.sqlite",
-            logger=context.logger)
-    return source
+    return _sources.get(context)
 
 
 @hookimpl
@@ -116,6 +116,4 @@ async def revenge_self_check(context) -> str | None:
 
 @hookimpl
 def revenge_shutdown(context) -> None:
-    source = _sources.pop(context, None)
-    if source is not None:
-        source.close()
+    _sources.close(context)

@@ -12,13 +12,12 @@ Configuration (``plugins.tmdb``)::
 from __future__ import annotations
 
 import re
-import weakref
-from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from revenge_hookspecs import MetadataProvider, hookimpl
+from revenge_hookspecs.provider_http import PerContext
 
 from .source import CONTENT_TYPES, LANGUAGE, TMDbSource
 
@@ -82,16 +81,13 @@ class TMDbConfig:
 
 
 # one source per plugin context (per activation), so the self-check and the provider share a
-# client, its rate limit and its cache file; it goes with the context
-_sources: weakref.WeakKeyDictionary[Any, TMDbSource] = weakref.WeakKeyDictionary()
+# client, its rate limit and its cache file
+_sources: PerContext[TMDbSource] = PerContext(
+    lambda context: TMDbSource(context.config, context.data_dir / "http-cache.sqlite", log=context.logger))
 
 
 def source_for(context) -> TMDbSource:
-    source = _sources.get(context)
-    if source is None or source.config is not context.config:
-        source = _sources[context] = TMDbSource(context.config, context.data_dir / "http-cache.sqlite",
-                                               log=context.logger)
-    return source
+    return _sources.get(context)
 
 
 @hookimpl
@@ -112,6 +108,4 @@ async def revenge_self_check(context) -> str | None:
 
 @hookimpl
 def revenge_shutdown(context) -> None:
-    source = _sources.pop(context, None)
-    if source is not None:
-        source.close()
+    _sources.close(context)
