@@ -6,6 +6,9 @@ It is a library, not a plugin (no entry point): the movies and TV plugins import
 - :mod:`revenge_video.nfo`: Kodi NFO files, parsed safely;
 - :mod:`revenge_video.probe`: streams, duration and chapters with PyAV;
 - :mod:`revenge_video.sidecars`: external subtitles, local artwork, NFO files; WebVTT conversion;
+- :mod:`revenge_video.playback`: who plays what (direct play, remux, transcode) for a client;
+- :mod:`revenge_video.hls`: HLS playlists and MPEG-TS segments made on demand;
+- :mod:`revenge_video.subtitles`: embedded and sidecar subtitles as WebVTT;
 - :mod:`revenge_video.testing`: real small media files for tests.
 
 ``probe`` is not re-exported here, so ``revenge_video.probe`` stays the module: import it

@@ -34,7 +34,7 @@ from typing import Any
 import attrs
 
 __all__ = ["Track", "make_ass", "make_image", "make_nfo_episode", "make_nfo_movie", "make_nfo_season",
-           "make_nfo_tvshow", "make_srt", "make_video", "video_codecs"]
+           "make_nfo_tvshow", "make_srt", "make_video", "tone_level", "video_codecs"]
 
 _VIDEO_ENCODERS = {
     "h264": ("libx264", {"preset": "ultrafast", "tune": "zerolatency"}),
@@ -72,6 +72,10 @@ class Track:
     """An audio or subtitle track for :func:`make_video`; a plain string means ``Track(language)``.
 
     :param language: ISO 639-2 code written as the track's ``language`` tag (``eng``, ``ger``).
+    :param tone: audio only: a sine of this frequency in Hz instead of silence, so a test can tell
+        which track it hears (see :func:`tone_level`).
+    :param cues: subtitle only: ``(start_seconds, end_seconds, text)`` cues instead of the single
+        default cue; for ASS tracks ``text`` is the event's text and may hold override tags (``{\\i1}``).
     """
 
     language: str | None
@@ -79,6 +83,8 @@ class Track:
     default: bool = False
     forced: bool = False
     hearing_impaired: bool = False
+    tone: float | None = None
+    cues: tuple[tuple[float, float, str], ...] = attrs.field(default=(), converter=tuple)
 
 
 def video_codecs() -> frozenset[str]:
@@ -100,7 +106,8 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
                audio_codec: str | None = None, channels: int = 2, sample_rate: int = 48000,
                subtitles: Sequence[str | Track] = (), subtitle_codec: str | None = None,
                chapters: int | Sequence[tuple[float, float, str | None]] = 0, hdr: bool | str = False,
-               title: str | None = None, metadata: Mapping[str, str] | None = None) -> Path:
+               title: str | None = None, metadata: Mapping[str, str] | None = None,
+               keyframe_interval: float | None = None) -> Path:
     """Write a real video file and return its path.
 
     :param path: where to write; the extension picks the container (see the module docs).
@@ -118,6 +125,8 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
         as BT.2020 / ARIB STD-B67, ``"Dolby Vision"`` (hevc in mp4/m4v/mov) also writes the
         ``dvh1`` sample entry. Metadata only: the pictures stay 8-bit, with no Dolby Vision RPU.
     :param title: the container's ``title`` tag.
+    :param keyframe_interval: seconds between keyframes (a fixed GOP of ``round(fps * interval)``
+        frames, no extra keyframes on scene cuts); ``None`` keeps the encoder's default.
     :raises ValueError: an unknown extension or codec, or subtitles in a container that has none.
     """
     import av
@@ -142,6 +151,8 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
         raise ValueError("ASS subtitle tracks need an mkv file")
     if width % 2 or height % 2:
         raise ValueError("width and height must be even")
+    if keyframe_interval is not None and keyframe_interval <= 0:
+        raise ValueError("keyframe_interval must be a positive number of seconds")
     hdr_kind = _hdr_kind(hdr)
     if hdr_kind == "Dolby Vision" and (codec not in ("hevc", "h265") or extension not in ("mp4", "m4v", "mov")):
         raise ValueError("hdr='Dolby Vision' needs codec='hevc' in an mp4, m4v or mov file")
@@ -151,11 +162,19 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
     frames = max(1, round(seconds * fps))
     encoder, options = _VIDEO_ENCODERS[codec]
+    options = dict(options)
+    gop = max(1, round(fps * keyframe_interval)) if keyframe_interval is not None else None
+    if gop is not None and encoder == "libx264":
+        options["x264-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+    elif gop is not None and encoder == "libx265":
+        options["x265-params"] = f"{options.get('x265-params', '')}:keyint={gop}:min-keyint={gop}:scenecut=0"
     with av.open(str(path), "w") as container:
         for key, value in {**(metadata or {}), **({"title": title} if title else {})}.items():
             container.metadata[key] = value
-        video = container.add_stream(encoder, rate=fps, options=dict(options))
+        video = container.add_stream(encoder, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if gop is not None:
+            video.codec_context.gop_size = gop
         video.disposition = av.stream.Disposition.default
         if hdr_kind is not None:
             ctx = video.codec_context
@@ -168,7 +187,7 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
             stream = container.add_stream(_AUDIO_ENCODERS[audio_codec], rate=sample_rate)
             stream.layout = _LAYOUTS[channels]
             _tag_track(stream, track, first=number == 0)
-            audio_streams.append(stream)
+            audio_streams.append((stream, track))
         subtitle_streams = []
         for track in _tracks(subtitles):
             if subtitle_codec == "ass":
@@ -191,10 +210,10 @@ def make_video(path: str | os.PathLike[str], *, seconds: float = 1.0, width: int
             frame.pts = index
             packets.extend((index / fps, p) for p in video.encode(frame))
         packets.extend((seconds, p) for p in video.encode())
-        for stream in audio_streams:
-            packets.extend(_encode_silence(av, stream, seconds, sample_rate, channels))
+        for stream, track in audio_streams:
+            packets.extend(_encode_audio(av, stream, seconds, sample_rate, channels, track.tone))
         for stream, track in subtitle_streams:
-            packets.append(_subtitle_packet(av, stream, subtitle_codec, track, seconds))
+            packets.extend(_subtitle_packets(av, stream, subtitle_codec, track, seconds))
         packets.sort(key=lambda item: item[0])
         for _time, packet in packets:
             container.mux(packet)
@@ -354,7 +373,8 @@ def _tag_track(stream: Any, track: Track, *, first: bool) -> None:
     stream.disposition = flags
 
 
-def _encode_silence(av: Any, stream: Any, seconds: float, sample_rate: int, channels: int) -> list[tuple[float, Any]]:
+def _encode_audio(av: Any, stream: Any, seconds: float, sample_rate: int, channels: int,
+                  tone: float | None) -> list[tuple[float, Any]]:
     packets = []
     total = max(1, round(seconds * sample_rate))
     chunk = 1024
@@ -364,8 +384,13 @@ def _encode_silence(av: Any, stream: Any, seconds: float, sample_rate: int, chan
     while done < total:
         samples = min(chunk, total - done)
         frame = av.AudioFrame(format=encoder_format, layout=_LAYOUTS[channels], samples=samples)
+        planar = frame.format.is_planar
         for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
+            if tone is None:
+                plane.update(bytes(plane.buffer_size))
+            else:
+                data = _sine(encoder_format, tone, sample_rate, done, samples, 1 if planar else channels)
+                plane.update(data + bytes(plane.buffer_size - len(data)))
         frame.sample_rate = sample_rate
         frame.pts = done
         packets.extend((done / sample_rate, p) for p in stream.encode(frame))
@@ -374,22 +399,74 @@ def _encode_silence(av: Any, stream: Any, seconds: float, sample_rate: int, chan
     return packets
 
 
-def _subtitle_packet(av: Any, stream: Any, codec: str, track: Track, seconds: float) -> tuple[float, Any]:
-    text = f"Subtitle {track.language or 'und'}"
-    if codec == "mov_text":
-        raw = text.encode()
-        data = len(raw).to_bytes(2, "big") + raw
-    elif codec == "ass":
-        data = f"0,0,Default,,0,0,0,,{text}".encode()
+def _sine(sample_format: str, frequency: float, sample_rate: int, first: int, samples: int, channels: int) -> bytes:
+    """``samples`` samples of a half-scale sine, each repeated for ``channels`` interleaved channels."""
+    import array
+    import math
+
+    values = [0.5 * math.sin(2 * math.pi * frequency * (first + n) / sample_rate) for n in range(samples)]
+    base = sample_format.rstrip("p")
+    if base == "flt":
+        data = array.array("f", (v for v in values for _ in range(channels)))
+    elif base == "dbl":
+        data = array.array("d", (v for v in values for _ in range(channels)))
+    elif base == "s16":
+        data = array.array("h", (round(v * 32767) for v in values for _ in range(channels)))
+    elif base == "s32":
+        data = array.array("i", (round(v * 2_147_483_647) for v in values for _ in range(channels)))
+    else:  # pragma: no cover - no encoder of make_video uses another sample format
+        raise ValueError(f"cannot write a tone in sample format {sample_format}")
+    return data.tobytes()
+
+
+def tone_level(frames: Iterable[Any]) -> float:
+    """The RMS level (0..1) of decoded PyAV audio frames (float or 16-bit samples), to tell a
+    :attr:`Track.tone` track from a silent one."""
+    import array
+    import math
+
+    total, count = 0.0, 0
+    for frame in frames:
+        base = frame.format.name.rstrip("p")
+        for plane in frame.planes:
+            raw = bytes(plane)
+            if base == "flt":
+                values = array.array("f", raw[: len(raw) // 4 * 4])
+                scale = 1.0
+            elif base == "s16":
+                values = array.array("h", raw[: len(raw) // 2 * 2])
+                scale = 32768.0
+            else:
+                raise ValueError(f"tone_level reads flt or s16 samples, not {frame.format.name}")
+            useful = frame.samples * (1 if frame.format.is_planar else len(frame.layout.channels))
+            for value in values[:useful]:
+                total += (value / scale) ** 2
+                count += 1
+    return math.sqrt(total / count) if count else 0.0
+
+
+def _subtitle_packets(av: Any, stream: Any, codec: str, track: Track, seconds: float) -> list[tuple[float, Any]]:
+    if track.cues:
+        cues = list(track.cues)
     else:
-        data = text.encode()
-    start = min(0.1, seconds / 4)
-    packet = av.Packet(data)
-    packet.stream = stream
-    packet.time_base = Fraction(1, 1000)
-    packet.pts = packet.dts = round(start * 1000)
-    packet.duration = max(1, round((seconds - 2 * start) * 1000))
-    return start, packet
+        start = min(0.1, seconds / 4)
+        cues = [(start, seconds - start, f"Subtitle {track.language or 'und'}")]
+    packets = []
+    for number, (start, end, text) in enumerate(cues):
+        if codec == "mov_text":
+            raw = text.encode()
+            data = len(raw).to_bytes(2, "big") + raw
+        elif codec == "ass":
+            data = f"{number},0,Default,,0,0,0,,{text}".encode()
+        else:
+            data = text.encode()
+        packet = av.Packet(data)
+        packet.stream = stream
+        packet.time_base = Fraction(1, 1000)
+        packet.pts = packet.dts = round(start * 1000)
+        packet.duration = max(1, round((end - start) * 1000))
+        packets.append((start, packet))
+    return packets
 
 
 def _chapter_list(chapters: int | Sequence[tuple[float, float, str | None]], seconds: float) -> list[dict[str, Any]]:
