@@ -160,6 +160,8 @@ class ItemRef:
     :param parent_key: the containing item (an episode's season or series), if any.
     :param year: release year, if known.
     :param added_at: when the item first appeared; set by the server when ``None``.
+    :param sort_index: place among its siblings: a season's number, an episode's number. Home
+        screens walk a show in this order ("next up"); ``None`` when the item has no natural order.
     """
 
     key: str = attrs.field()
@@ -168,6 +170,7 @@ class ItemRef:
     parent_key: str | None = None
     year: int | None = None
     added_at: datetime | None = None
+    sort_index: int | None = None
 
     @key.validator
     def _check_key(self, attribute: attrs.Attribute, value: str) -> None:

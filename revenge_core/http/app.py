@@ -22,7 +22,7 @@ from ..db.migrate import core_set, upgrade
 from ..identity.http import access, admin, auth
 from ..plugins.host import API_PREFIX, PluginHost
 from ..services import Services
-from . import health, images, libraries, search
+from . import health, home, images, libraries, search
 from .errors import error_middleware
 from .keys import AUTHORIZER, CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
 from .metrics import Metrics, metrics_handler, metrics_middleware
@@ -90,7 +90,7 @@ SERVER_ROUTES: list[RouteDeclaration] = [
 
 #: Every other core module declaring routes in ``ROUTES``; mounted after :data:`SERVER_ROUTES`, in this
 #: order (which is the API document's).
-ROUTE_MODULES: tuple[ModuleType, ...] = (search, auth, access, admin, libraries, images)
+ROUTE_MODULES: tuple[ModuleType, ...] = (search, auth, access, admin, libraries, home, images)
 
 
 def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,

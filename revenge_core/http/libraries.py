@@ -1,5 +1,8 @@
 """The library API: /api/v1/libraries (libraries, scans, files) and /api/v1/items/{key}/state.
 
+Marking a series or a season watched (or unwatched) marks every episode below it that the
+caller may see, in one transaction (see :meth:`ItemRegistry.set_state`).
+
 What a caller may not see answers 404, exactly like what does not exist: a library needs a
 grant (``view`` to read it, ``manage`` to scan or change it; admins see all), an item needs a
 grant on it or on its library. Folder paths, storage and settings are shown only to callers
@@ -20,6 +23,7 @@ from revenge_hookspecs.media import parse_item_key
 from ..identity.http.access import _body, _principal, _query
 from ..library.service import library_dict
 from ..library.validation import FIELDS, LANGUAGE, MODES
+from .home import visibility_of
 from .keys import SERVICES
 from .routing import RouteDeclaration, declare
 
@@ -192,7 +196,9 @@ async def get_item_state(request: web.Request) -> web.Response:
 async def put_item_state(request: web.Request) -> web.Response:
     key = await _visible_item(request)
     body = await _body(request, ("favourite", "watched", "position_seconds", "play_count"))
-    state = await _services(request).library.items.set_state(_principal(request).user_id, key, body)
+    # watched on a series or season reaches the episodes below it that the caller may see.
+    state = await _services(request).library.items.set_state(_principal(request).user_id, key, body,
+                                                              visibility=await visibility_of(request))
     return web.json_response(state)
 
 
@@ -244,7 +250,8 @@ ROUTES: list[RouteDeclaration] = [
     _route("GET", "/items/{key}/state", get_item_state, "library:view",
            "The caller's favourite, watched and progress on an item"),
     _route("PUT", "/items/{key}/state", put_item_state, "self:item_state",
-           "Change the caller's favourite, watched and progress on an item", request_schema=_STATE_BODY),
+           "Change the caller's favourite, watched and progress on an item; watched on a series or season "
+           "applies to every episode below it", request_schema=_STATE_BODY),
 ]
 
 __all__ = ["ROUTES"]

@@ -22,9 +22,10 @@ from revenge_hookspecs.types import Events
 
 from ..db.models import utcnow
 from ..identity.models import Grant
-from .models import LibraryItem, LibraryRow, UserItemState, iso
+from .models import LibraryItem, LibraryRow, PlaybackSession, UserItemState, WatchHistory, iso
 
 if TYPE_CHECKING:
+    from .home import Visibility
     from .service import LibraryService
 
 CHUNK = 500
@@ -34,7 +35,7 @@ MAX_POSITION = 7 * 86400.0
 
 def item_ref_of(row: LibraryItem) -> ItemRef:
     return ItemRef(key=row.key, library_id=str(row.library_id), title=row.title, parent_key=row.parent_key,
-                   year=row.year, added_at=row.added_at)
+                   year=row.year, added_at=row.added_at, sort_index=row.sort_index)
 
 
 def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -74,7 +75,7 @@ class ItemRegistry:
                 for key, ref in refs.items():
                     row = existing.get(key)
                     values = {"library": int(ref.library_id), "item_type": ref.item_type, "title": ref.title,
-                              "parent_key": ref.parent_key, "year": ref.year}
+                              "parent_key": ref.parent_key, "year": ref.year, "sort_index": ref.sort_index}
                     if row is None:
                         inserts.append({"key": key, "added_at": ref.added_at or now, "updated_at": now, **values})
                         added.append(attrs.evolve(ref, added_at=ref.added_at or now))
@@ -105,7 +106,10 @@ class ItemRegistry:
             with self.service.db.database.atomic():
                 for chunk in _chunks(wanted):
                     gone += [item_ref_of(row) for row in LibraryItem.select().where(LibraryItem.key.in_(chunk))]
+                    # Explicit, like the cascades of the tables, so nothing depends on foreign_keys=1.
                     UserItemState.delete().where(UserItemState.item.in_(chunk)).execute()
+                    PlaybackSession.delete().where(PlaybackSession.item.in_(chunk)).execute()
+                    WatchHistory.delete().where(WatchHistory.item.in_(chunk)).execute()
                     Grant.delete().where(Grant.resource_type == "item", Grant.resource_id.in_(chunk)).execute()
                     LibraryItem.delete().where(LibraryItem.key.in_(chunk)).execute()
             return gone
@@ -149,13 +153,25 @@ class ItemRegistry:
                                                                        UserItemState.item == key))
         return _state_dict(key, row)
 
-    async def set_state(self, user_id: int, key: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def set_state(self, user_id: int, key: str, changes: Mapping[str, Any], *,
+                        visibility: Visibility | None = None) -> dict[str, Any]:
         """Change a user's state on an item. ``watched: true`` counts a play and rewinds to 0;
-        a position marks the item as played now. :raises BadRequest: a field is invalid."""
+        a position marks the item as played now.
+
+        ``watched`` on a series or a season applies to every episode below it as well, in the
+        same transaction: ``true`` counts a play on each episode not watched yet, ``false``
+        clears watched and the position of all of them (marking is not a playback, so no
+        history is written). The answer is the container's own state, with ``episodes``: how
+        many episodes lie below it.
+
+        :param visibility: what the user may see; episodes outside it are left alone (and not
+            counted), as if they did not exist. ``None``: every episode.
+        :raises BadRequest: a field is invalid."""
         values = check_state(changes)
         now = utcnow()
+        container = str(key).partition(":")[0] in CONTAINER_TYPES
 
-        def write() -> UserItemState:
+        def write() -> tuple[UserItemState, int | None]:
             with self.service.db.database.atomic():
                 if not LibraryItem.select().where(LibraryItem.key == key).exists():
                     raise NotFound("Not found.")
@@ -164,18 +180,84 @@ class ItemRegistry:
                 if created:
                     row = UserItemState(user=user_id, item=key)
                 if values.get("watched") is True and not row.watched:
-                    row.play_count = (row.play_count or 0) + 1
+                    if not container:  # a series or season is not played itself; its episodes are
+                        row.play_count = (row.play_count or 0) + 1
                     row.position_seconds = 0.0
                     row.last_played_at = now
                 if "position_seconds" in values:
                     row.last_played_at = now
                 for field, value in values.items():
                     setattr(row, field, value)
+                if container and values.get("watched") is False:
+                    row.position_seconds = 0.0
                 row.updated_at = now
                 row.save(force_insert=created)
-                return row
+                episodes = None
+                if container:
+                    below = episodes_below([key], visibility.condition() if visibility else None)
+                    if "watched" in values:
+                        mark_watched(user_id, below, values["watched"], now)
+                    episodes = len(below)
+                return row, episodes
 
-        return _state_dict(key, await self.service.run(write))
+        row, episodes = await self.service.run(write)
+        state = _state_dict(key, row)
+        if episodes is not None:
+            state["episodes"] = episodes
+        return state
+
+
+CONTAINER_TYPES = ("series", "season")
+"""Item types whose ``watched`` reaches the episodes below them."""
+EPISODE = "episode"
+
+
+def episodes_below(keys: list[str], condition: Any = None) -> list[str]:
+    """Blocking: the keys of the episodes under the given items (through seasons), in a few queries.
+
+    :param condition: a further WHERE condition on the episodes (what the user may see).
+    """
+    found: list[str] = []
+    frontier, seen = list(keys), set(keys)
+    for _depth in range(4):  # series -> season -> episode; a little slack for odd trees, never a cycle
+        children: list[tuple[str, str]] = []
+        for chunk in _chunks(frontier):
+            children += list(LibraryItem.select(LibraryItem.key, LibraryItem.item_type)
+                             .where(LibraryItem.parent_key.in_(chunk)).tuples())
+        frontier = [child for child, _type in children if child not in seen]
+        seen.update(frontier)
+        episodes = [child for child, item_type in children if item_type == EPISODE]
+        if condition is not None and episodes:
+            allowed: set[str] = set()
+            for chunk in _chunks(episodes):
+                allowed.update(k for (k,) in LibraryItem.select(LibraryItem.key)
+                               .where(LibraryItem.key.in_(chunk), condition).tuples())
+            episodes = [e for e in episodes if e in allowed]
+        found += episodes
+        if not frontier:
+            break
+    return list(dict.fromkeys(found))
+
+
+def mark_watched(user_id: int, keys: list[str], watched: bool, now: Any) -> None:
+    """Blocking, inside a transaction: mark items watched (a play each, rewound) or unwatched (rewound)."""
+    for chunk in _chunks(keys):
+        mine = UserItemState.user == user_id
+        if watched:
+            have = {item for (item,) in UserItemState.select(UserItemState.item)
+                    .where(mine, UserItemState.item.in_(chunk)).tuples()}
+            (UserItemState.update(watched=True, play_count=UserItemState.play_count + 1, position_seconds=0.0,
+                                  last_played_at=now, updated_at=now)
+             .where(mine, UserItemState.item.in_(chunk), UserItemState.watched == False)  # noqa: E712
+             .execute())
+            fresh = [{"user": user_id, "item": item, "watched": True, "play_count": 1, "position_seconds": 0.0,
+                      "favourite": False, "last_played_at": now, "updated_at": now}
+                     for item in chunk if item not in have]
+            for rows in _chunks(fresh, 100):
+                UserItemState.insert_many(rows).on_conflict_ignore().execute()
+        else:
+            (UserItemState.update(watched=False, position_seconds=0.0, updated_at=now)
+             .where(mine, UserItemState.item.in_(chunk)).execute())
 
 
 def check_state(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,4 +300,4 @@ def _state_dict(key: str, row: UserItemState | None) -> dict[str, Any]:
 
 def _event_payload(ref: ItemRef) -> dict[str, Any]:
     return {"key": ref.key, "item_type": ref.item_type, "library_id": ref.library_id, "title": ref.title,
-            "parent_key": ref.parent_key, "year": ref.year}
+            "parent_key": ref.parent_key, "year": ref.year, "sort_index": ref.sort_index}

@@ -77,6 +77,7 @@ class LibraryItem(Shared):
     title = peewee.TextField()
     parent_key = peewee.CharField(max_length=100, null=True, index=True)
     year = peewee.IntegerField(null=True)
+    sort_index = peewee.IntegerField(null=True)  # place among its siblings: season or episode number
     added_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
 
@@ -120,6 +121,7 @@ class UserItemState(Shared):
     watched = peewee.BooleanField(default=False)
     play_count = peewee.IntegerField(default=0)
     position_seconds = peewee.DoubleField(default=0.0)
+    duration_seconds = peewee.DoubleField(null=True)  # of what was last played, for resume percentages
     last_played_at = peewee.DateTimeField(null=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 
@@ -129,7 +131,52 @@ class UserItemState(Shared):
         indexes = ((("item",), False),)
 
 
-MODELS: list[type[peewee.Model]] = [User, LibraryRow, MediaFileRow, LibraryItem, ScanRun, UserItemState]
+class PlaybackSession(Shared):
+    """One press of play: what is played, how (the decision), and where the player is."""
+
+    id = peewee.CharField(max_length=32, primary_key=True)
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", index=True)
+    item = peewee.ForeignKeyField(LibraryItem, field=LibraryItem.key, column_name="item_key", on_delete="CASCADE",
+                                  index=True)
+    media_file = peewee.ForeignKeyField(MediaFileRow, on_delete="CASCADE")
+    auth_session_id = peewee.CharField(max_length=64, null=True)
+    client = peewee.CharField(max_length=128, default="")
+    method = peewee.CharField(max_length=16)  # direct_play | remux | transcode
+    decision = peewee.TextField()  # JSON
+    media = peewee.TextField()  # JSON: the probe facts and subtitle tracks the session serves
+    audio_index = peewee.IntegerField(null=True)
+    state = peewee.CharField(max_length=16, default="created")  # created | playing | paused | stopped
+    position_seconds = peewee.DoubleField(default=0.0)
+    history_id = peewee.IntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_seen_at = peewee.DateTimeField(default=utcnow, index=True)
+    ended_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "playback_sessions"
+
+
+class WatchHistory(Shared):
+    """One playback from start to stop."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    item = peewee.ForeignKeyField(LibraryItem, field=LibraryItem.key, column_name="item_key", on_delete="CASCADE",
+                                  index=True)
+    started_at = peewee.DateTimeField(default=utcnow)
+    ended_at = peewee.DateTimeField(null=True)
+    position_seconds = peewee.DoubleField(default=0.0)
+    duration_seconds = peewee.DoubleField(null=True)
+    completed = peewee.BooleanField(default=False)
+    method = peewee.CharField(max_length=16, default="")
+    client = peewee.CharField(max_length=128, default="")
+
+    class Meta:
+        table_name = "watch_history"
+        indexes = ((("user", "started_at"), False),)
+
+
+MODELS: list[type[peewee.Model]] = [User, LibraryRow, MediaFileRow, LibraryItem, ScanRun, UserItemState,
+                                    PlaybackSession, WatchHistory]
 
 
 def iso(value: datetime.datetime | None) -> str | None:

@@ -27,6 +27,7 @@ from ..jobs import CORE_OWNER
 from . import validation
 from .items import ItemRegistry
 from .models import COUNTS, MODELS, LibraryItem, LibraryRow, MediaFileRow, ScanRun, iso
+from .progress import Progress
 
 if TYPE_CHECKING:
     from ..plugins.host import PluginHost
@@ -99,6 +100,7 @@ class LibraryService:
         self.clock: Callable[[], datetime.datetime] = utcnow
         """Naive UTC now, for files' first/last seen and missing times; tests move it forward."""
         self.items = ItemRegistry(self)
+        self.progress = Progress(self)
         self.scanner = Scanner(self)
         self.watchers = Watchers(self)
         self._host: PluginHost | None = None

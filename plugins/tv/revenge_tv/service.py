@@ -152,10 +152,10 @@ def item_refs(series_ids: set[int], season_ids: set[int], episode_ids: set[int])
                     added_at=s.added_at) for s in shows.values()]
     refs += [ItemRef(key=f"season:{s.id}", library_id=shows[s.series_id].library_id,
                      title=s.title or season_title(s.number), parent_key=f"series:{s.series_id}",
-                     year=s.air_date.year if s.air_date else None, added_at=s.added_at)
+                     year=s.air_date.year if s.air_date else None, added_at=s.added_at, sort_index=s.number)
              for s in seasons if s.series_id in shows]
     refs += [ItemRef(key=f"episode:{e.id}", library_id=shows[e.series_id].library_id,
                      title=documents.episode_title(e), parent_key=f"season:{e.season_id}",
-                     year=e.air_date.year if e.air_date else None, added_at=e.added_at)
+                     year=e.air_date.year if e.air_date else None, added_at=e.added_at, sort_index=e.number)
              for e in episodes if e.series_id in shows]
     return refs
