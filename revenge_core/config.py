@@ -151,6 +151,16 @@ class MetadataConfig:
 
 
 @attrs.define
+class PlaybackConfig:
+    max_transcodes: int = 2
+    idle_timeout_seconds: float = 300.0
+    signed_url_ttl_seconds: int = 6 * 3600
+    segment_seconds: float = 6.0
+    segment_timeout: float = 120.0
+    transcode_dir: str = ""
+
+
+@attrs.define
 class Config:
     data_dir: Path = attrs.Factory(_default_data_dir)
     server: ServerConfig = attrs.Factory(ServerConfig)
@@ -165,6 +175,7 @@ class Config:
     library: LibraryConfig = attrs.Factory(LibraryConfig)
     artwork: ArtworkConfig = attrs.Factory(ArtworkConfig)
     metadata: MetadataConfig = attrs.Factory(MetadataConfig)
+    playback: PlaybackConfig = attrs.Factory(PlaybackConfig)
     load_plugins: list[str] = attrs.Factory(list)
     disabled_plugins: list[str] = attrs.Factory(list)
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
@@ -330,6 +341,7 @@ def check(config: Config) -> None:
         raise ConfigError("jobs.workers", "must be at least 1")
     _check_library(config.library)
     _check_artwork(config.artwork, config.metadata)
+    _check_playback(config.playback)
     for name in config.plugins:
         if not isinstance(config.plugins[name], Mapping):
             raise ConfigError(f"plugins.{name}", "must be a mapping of keys")
@@ -345,6 +357,21 @@ def _check_library(library: LibraryConfig) -> None:
     for key in ("handler_timeout", "scan_stale_seconds"):
         if getattr(library, key) <= 0:
             raise ConfigError(f"library.{key}", "must be greater than 0 seconds")
+
+
+def _check_playback(playback: PlaybackConfig) -> None:
+    if not 0 <= playback.max_transcodes <= 256:
+        raise ConfigError("playback.max_transcodes", "must be between 0 (no transcoding) and 256")
+    if not 30 <= playback.idle_timeout_seconds <= 86_400:
+        raise ConfigError("playback.idle_timeout_seconds", "must be between 30 and 86400 seconds")
+    if not 60 <= playback.signed_url_ttl_seconds <= 7 * 86_400:
+        raise ConfigError("playback.signed_url_ttl_seconds", "must be between 60 seconds and 7 days")
+    if not 2 <= playback.segment_seconds <= 30:
+        raise ConfigError("playback.segment_seconds", "must be between 2 and 30 seconds")
+    if playback.segment_timeout <= 0:
+        raise ConfigError("playback.segment_timeout", "must be greater than 0 seconds")
+    if playback.transcode_dir and not os.path.isabs(playback.transcode_dir):
+        raise ConfigError("playback.transcode_dir", "must be an absolute path (empty: <data_dir>/transcode)")
 
 
 def _check_artwork(artwork: ArtworkConfig, metadata: MetadataConfig) -> None:

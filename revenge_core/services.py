@@ -37,6 +37,7 @@ class Services:
     library: Any = None
     metadata: Any = None
     artwork: Any = None
+    playback: Any = None
 
     @classmethod
     def build(cls, config: Config, *, context_for: Callable[[str], Any],
@@ -67,6 +68,9 @@ class Services:
         services.metadata = MetadataService(registry, timeout=config.metadata.provider_timeout, is_enabled=is_enabled,
                                             on_plugin_error=on_plugin_error)
         services.artwork = ArtworkService(services)
+        from .playback import PlaybackService
+
+        services.playback = PlaybackService(services)
         return services
 
     async def start(self) -> None:
@@ -74,6 +78,8 @@ class Services:
         await self.search.start()
 
     async def close(self) -> None:
+        if self.playback is not None:
+            await self.playback.stop()
         if self.library is not None:
             await self.library.stop()
         await self.search.close()

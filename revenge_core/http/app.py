@@ -22,7 +22,7 @@ from ..db.migrate import core_set, upgrade
 from ..identity.http import access, admin, auth
 from ..plugins.host import API_PREFIX, PluginHost
 from ..services import Services
-from . import health, home, images, libraries, search
+from . import health, home, images, libraries, playback, search
 from .errors import error_middleware
 from .keys import AUTHORIZER, CONFIG, HOST, METRICS, REQUEST_ID, ROUTE_LABEL, ROUTES, SERVICES, STATE
 from .metrics import Metrics, metrics_handler, metrics_middleware
@@ -90,7 +90,7 @@ SERVER_ROUTES: list[RouteDeclaration] = [
 
 #: Every other core module declaring routes in ``ROUTES``; mounted after :data:`SERVER_ROUTES`, in this
 #: order (which is the API document's).
-ROUTE_MODULES: tuple[ModuleType, ...] = (search, auth, access, admin, libraries, home, images)
+ROUTE_MODULES: tuple[ModuleType, ...] = (search, auth, access, admin, libraries, home, images, playback)
 
 
 def create_app(config: Config, *, plugins: Mapping[str, Any] | None = None,
@@ -171,6 +171,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             services.jobs.start_consumer(config.jobs.workers)
         host.start_sync(state.get("sync_interval") or 1.0)
         await services.library.start(host)
+        await services.playback.start()
         if services.db.driver == "postgres":
             await services.db.run(services.db.database.warm)
         state["db_upkeep"] = asyncio.get_running_loop().create_task(services.db.maintenance_loop())
@@ -185,6 +186,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     yield
     state["started"] = False
     state["db_upkeep"].cancel()
+    await services.playback.stop()
     await services.library.stop()
     # Jobs finish (or are queued again) while their plugins are still there to run them.
     if config.jobs.embedded_consumer:

@@ -6,7 +6,9 @@ A request may carry, in this order of precedence:
 2. ``X-API-Key: rv_...``;
 3. the ``revenge_access`` cookie set by a browser login; with it, an unsafe method (anything
    but GET, HEAD, OPTIONS) must also send ``X-CSRF-Token`` equal to the ``revenge_csrf``
-   cookie, a value bound to the session by an HMAC (signed double submit).
+   cookie, a value bound to the session by an HMAC (signed double submit);
+4. a signed URL (``?sig=``, see :mod:`.signed_urls`): read-only, for GET and HEAD below the
+   path it was signed for.
 
 No credentials at all gives no principal; credentials that do not work give 401, never a
 500 and never a silent fall-through to weaker ones.
@@ -36,6 +38,7 @@ from .activity import client_ip
 from .models import User
 from .passwords import MAX_LENGTH, verify_or_burn
 from .principal import SCOPES, Principal
+from .signed_urls import QUERY_PARAMETER, invalid_signature
 from .tokens import invalid_token, record
 
 if TYPE_CHECKING:
@@ -104,7 +107,22 @@ class Authenticator:
             if request.method not in SAFE_METHODS:
                 self.check_csrf(request, principal.session_id)
             return principal
+        signature = request.query.get(QUERY_PARAMETER)
+        if signature is not None:
+            return await self._signed_principal(request, signature)
         return None
+
+    async def _signed_principal(self, request: web.BaseRequest, token: str) -> Principal:
+        claims = self.identity.signed_urls.claims(token, request.path, request.method)
+        if claims.session_id is not None and not await self.identity.sessions.check(claims.session_id,
+                                                                                    claims.user_id):
+            raise invalid_signature("The login this URL was signed under has ended; ask for a new one.")
+        user = await self._active_user(claims.user_id)
+        if user is None:
+            raise invalid_signature("The account of this URL is disabled or gone.")
+        roles = frozenset(await self.identity.rbac.roles_of(claims.user_id))
+        return Principal(user_id=claims.user_id, username=user, roles=roles, scopes=frozenset({"read"}),
+                         session_id=claims.session_id, via="signed_url")
 
     async def _session_principal(self, token: str, *, via: str) -> Principal:
         claims = self.identity.tokens.verify_access(token)

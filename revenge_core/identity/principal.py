@@ -20,7 +20,7 @@ class Principal:
     :param scopes: what the credential may do; interactive sessions carry every scope, an API
         key only the scopes it was created with.
     :param session_id: the session behind a token or cookie; ``None`` for API keys.
-    :param via: ``bearer``, ``cookie`` or ``api_key``.
+    :param via: ``bearer``, ``cookie``, ``api_key`` or ``signed_url``.
     """
 
     user_id: int

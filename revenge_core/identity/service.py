@@ -112,3 +112,9 @@ class Identity:
         from .setup import Setup
 
         return Setup(self)
+
+    @cached_property
+    def signed_urls(self) -> Any:
+        from .signed_urls import SignedUrls
+
+        return SignedUrls(self)
