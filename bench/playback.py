@@ -7,7 +7,7 @@ The media is one real movie written with PyAV: 1280x720 h264 (x264 ultrafast, av
 so no frame predicts the next and x264 spends the whole bit rate on every frame (the worst case
 for a transcoder: expect real films to transcode faster). A ``--unique-seconds`` block is
 encoded once and the file is made by copying its packets ``--loops`` times on a running
-timeline (a remux, not a re-encode), so a 10-minute, ~315 MiB movie takes about 20 s to write.
+timeline (a remux, not a re-encode), so a 10-minute, ~315 MiB movie takes about 30 s to write.
 
 The real server runs in its own process: ``create_app`` with the plugins localfs, movies and tv
 (SQLite, no metadata provider, jobs left queued) served by ``web.AppRunner`` / ``web.TCPSite`` on
