@@ -292,10 +292,10 @@ def check_state(changes: Mapping[str, Any]) -> dict[str, Any]:
 def _state_dict(key: str, row: UserItemState | None) -> dict[str, Any]:
     if row is None:
         return {"item_key": key, "favourite": False, "watched": False, "play_count": 0, "position_seconds": 0.0,
-                "last_played_at": None, "updated_at": None}
+                "duration_seconds": None, "last_played_at": None, "updated_at": None}
     return {"item_key": key, "favourite": row.favourite, "watched": row.watched, "play_count": row.play_count,
-            "position_seconds": row.position_seconds, "last_played_at": iso(row.last_played_at),
-            "updated_at": iso(row.updated_at)}
+            "position_seconds": row.position_seconds, "duration_seconds": row.duration_seconds,
+            "last_played_at": iso(row.last_played_at), "updated_at": iso(row.updated_at)}
 
 
 def _event_payload(ref: ItemRef) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class PlaybackService:
         self._encoders = asyncio.Semaphore(max(1, self.config.max_transcodes))
         self._copiers = asyncio.Semaphore(4)
         self._touched: dict[str, float] = {}
+        self._slot_lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -213,8 +214,6 @@ class PlaybackService:
             raise ApiError(409, "cannot_stream", f"The storage backend {library.storage!r} has no local files, so "
                            "this file can only be played directly, and this client cannot play it directly.",
                            {"reasons": list(decision.reasons)})
-        if decision.method == "transcode":
-            await self._check_transcode_slot()
         subtitles = await self._subtitles(storage, row, info)
         session_id = secrets.token_hex(SESSION_ID_LENGTH // 2)
         now = utcnow()
@@ -223,7 +222,12 @@ class PlaybackService:
                   "decision": json.dumps(decision.to_json()),
                   "media": json.dumps({"info": _media_json(info), "subtitles": subtitles}),
                   "audio_index": decision.audio_index, "created_at": now, "last_seen_at": now}
-        await self.run(lambda: PlaybackSession.insert(**values).execute())
+        # Counting the transcodes and adding this one happen under one lock, so two presses of
+        # play on this instance cannot both take the last slot.
+        async with self._slot_lock:
+            if decision.method == "transcode":
+                await self._check_transcode_slot()
+            await self.run(lambda: PlaybackSession.insert(**values).execute())
         session = await self.get(principal, session_id)
         state = await self.services.library.items.state(principal.user_id, key)
         resume = state["position_seconds"] if not state["watched"] and state["position_seconds"] > 0 else 0.0

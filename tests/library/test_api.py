@@ -204,7 +204,7 @@ async def test_item_state_is_per_user_and_only_for_visible_items(client, people,
 
     fresh = await (await client.get(state_url, headers=user)).json()
     assert fresh == {"item_key": first.item_key, "favourite": False, "watched": False, "play_count": 0,
-                     "position_seconds": 0.0, "last_played_at": None, "updated_at": None}
+                     "position_seconds": 0.0, "duration_seconds": None, "last_played_at": None, "updated_at": None}
     changed = await client.put(state_url, json={"position_seconds": 12.5, "favourite": True}, headers=user)
     assert changed.status == 200
     body = await changed.json()

@@ -6,6 +6,7 @@ Every segment fetched is decoded with PyAV; the playlists must cover the whole f
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import time
@@ -304,7 +305,11 @@ async def test_concurrent_transcodes_are_limited(client, admin, libraries):
     # Direct play and remux are not transcodes.
     assert (await play(client, admin, items["Sintel"].key, BROWSER))["method"] == "remux"
     await client.delete(f"/api/v1/playback/sessions/{first['id']}", headers=admin)
-    assert (await play(client, admin, items["Old Film"].key, BROWSER))["method"] == "transcode"
+    # Two presses of play at the same moment cannot both take the one free slot.
+    body = {"item_key": items["Old Film"].key, "client": BROWSER}
+    answers = await asyncio.gather(*(client.post("/api/v1/playback/sessions", headers=admin, json=body)
+                                     for _ in range(2)))
+    assert sorted(r.status for r in answers) == [201, 503]
 
 
 async def test_idle_sessions_are_stopped_and_their_files_removed(client, admin, libraries):
