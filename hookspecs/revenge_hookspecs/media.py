@@ -143,11 +143,14 @@ class IngestResult:
         want the file (an extra, a sample), which the server then leaves alone until it changes.
     :param error: why the file could not be ingested; the server keeps the message and retries
         on the next scan.
+    :param also: other items the same file plays (the later episodes of a multi-episode file
+        ``S01E02E03``), so that playing any of them finds the file.
     """
 
     file_id: str
     item_key: str | None = None
     error: str | None = None
+    also: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen

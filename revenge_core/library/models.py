@@ -86,6 +86,17 @@ class LibraryItem(Shared):
         indexes = ((("library", "item_type"), False),)
 
 
+class MediaFileItem(Shared):
+    """A further item a file plays besides its ``item_key`` (the later episodes of ``S01E02E03``)."""
+
+    file = peewee.ForeignKeyField(MediaFileRow, on_delete="CASCADE")
+    item_key = peewee.CharField(max_length=100, index=True)
+
+    class Meta:
+        table_name = "media_file_items"
+        primary_key = peewee.CompositeKey("file", "item_key")
+
+
 class ScanRun(Shared):
     library = peewee.ForeignKeyField(LibraryRow, on_delete="CASCADE", backref="scans")
     mode = peewee.CharField(max_length=16)  # full | incremental | watch
@@ -175,8 +186,8 @@ class WatchHistory(Shared):
         indexes = ((("user", "started_at"), False),)
 
 
-MODELS: list[type[peewee.Model]] = [User, LibraryRow, MediaFileRow, LibraryItem, ScanRun, UserItemState,
-                                    PlaybackSession, WatchHistory]
+MODELS: list[type[peewee.Model]] = [User, LibraryRow, MediaFileRow, MediaFileItem, LibraryItem, ScanRun,
+                                    UserItemState, PlaybackSession, WatchHistory]
 
 
 def iso(value: datetime.datetime | None) -> str | None:

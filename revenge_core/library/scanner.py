@@ -42,7 +42,7 @@ from revenge_hookspecs.media import ITEM_KEY, FileMove, IngestResult, Library
 from revenge_hookspecs.types import ContentType, Events, FileInfo
 
 from ..db.models import utcnow
-from .models import COUNTS, LibraryRow, MediaFileRow, ScanRun
+from .models import COUNTS, LibraryRow, MediaFileItem, MediaFileRow, ScanRun
 from .validation import inside
 
 if TYPE_CHECKING:
@@ -594,9 +594,10 @@ class Scanner:
             file_id = wanted.get(str(result.file_id))
             if file_id is None:
                 continue
-            if result.item_key is not None and (not isinstance(result.item_key, str)
-                                                or not ITEM_KEY.match(result.item_key)):
-                results[file_id] = f"the content type returned an invalid item key {str(result.item_key)[:80]!r}"
+            keys = [key for key in (result.item_key, *result.also) if key is not None]
+            bad = next((key for key in keys if not isinstance(key, str) or not ITEM_KEY.match(key)), None)
+            if bad is not None:
+                results[file_id] = f"the content type returned an invalid item key {str(bad)[:80]!r}"
             else:
                 results[file_id] = result
         for file_id in wanted.values():
@@ -610,6 +611,7 @@ class Scanner:
         writes the library's rows, so that is the row's current ``size`` and ``mtime``.
         """
         done: dict[int, str | None] = {}
+        also: list[dict[str, Any]] = []
         failed: dict[str, list[int]] = defaultdict(list)
         for row in batch:
             result = results[row.id]
@@ -618,12 +620,17 @@ class Scanner:
                 failed[str(error)[:MAX_ERROR]].append(row.id)
             else:
                 done[row.id] = result.item_key
+                also += [{"file": row.id, "item_key": key}
+                         for key in dict.fromkeys(result.also) if result.item_key and key != result.item_key]
         with self.service.db.database.atomic():
             for chunk in _chunks(list(done.items()), CHUNK):
                 keys = peewee.Case(MediaFileRow.id, chunk, None)
                 (MediaFileRow.update(item_key=keys, error=None, ingested_size=MediaFileRow.size,
                                      ingested_mtime=MediaFileRow.mtime)
                  .where(MediaFileRow.id.in_([file_id for file_id, _ in chunk])).execute())
+                MediaFileItem.delete().where(MediaFileItem.file.in_([file_id for file_id, _ in chunk])).execute()
+            for chunk in _chunks(also, CHUNK):
+                MediaFileItem.insert_many(chunk).execute()
             for error, ids in failed.items():
                 MediaFileRow.update(error=error).where(MediaFileRow.id.in_(ids)).execute()
         return sum(len(ids) for ids in failed.values())

@@ -57,7 +57,7 @@ from revenge_video.sidecars import find_subtitles
 from revenge_video.subtitles import TEXT_SUBTITLE_CODECS, SubtitleError, embedded_to_webvtt, sidecar_to_webvtt
 
 from ..db.models import utcnow
-from ..library.models import LibraryItem, LibraryRow, MediaFileRow, PlaybackSession, iso
+from ..library.models import LibraryItem, LibraryRow, MediaFileItem, MediaFileRow, PlaybackSession, iso
 
 if TYPE_CHECKING:
     from ..identity.principal import Principal
@@ -244,8 +244,11 @@ class PlaybackService:
 
     async def _files_of(self, key: str, file_id: str | None) -> list[MediaFileRow]:
         def read() -> list[MediaFileRow]:
+            # The file of the item, or a file that plays it too (a multi-episode file's later episodes).
+            plays_it = (MediaFileRow.item_key == key) | MediaFileRow.id.in_(
+                MediaFileItem.select(MediaFileItem.file).where(MediaFileItem.item_key == key))
             query = (MediaFileRow.select().join(LibraryRow)
-                     .where(MediaFileRow.item_key == key, MediaFileRow.missing_since.is_null(),
+                     .where(plays_it, MediaFileRow.missing_since.is_null(),
                             MediaFileRow.error.is_null(), LibraryRow.enabled == True)  # noqa: E712
                      .order_by(MediaFileRow.id))
             if file_id is not None:

@@ -41,6 +41,7 @@ class ClipHandler:
         self.moved: list[list[tuple[str, str]]] = []
         self.removed: list[list[str]] = []
         self.fail_names: set[str] = set()
+        self.also: dict[str, tuple[str, ...]] = {}  # file name -> further item keys it plays
         self.raise_on_batch: int | None = None
         self.hold_after_batch: int | None = None
         self.held = asyncio.Event()
@@ -60,7 +61,7 @@ class ClipHandler:
             duration = await asyncio.to_thread(clip_duration, media.local_path)
             key = item_key("clip", media.file_id)
             items.append(ItemRef(key, library.id, title=media.name.rsplit(".", 1)[0], year=int(duration) or None))
-            results.append(IngestResult(media.file_id, item_key=key))
+            results.append(IngestResult(media.file_id, item_key=key, also=self.also.get(media.name, ())))
         await self.context.library.upsert_items(items)
         if self.hold_after_batch is not None and len(self.ingested) == self.hold_after_batch:
             self.held.set()

@@ -14,7 +14,7 @@ import pytest
 import revenge_localfs.plugin as localfs_plugin
 from revenge_core.http.app import create_app
 from revenge_core.http.keys import SERVICES
-from revenge_core.library.models import MediaFileRow, ScanRun
+from revenge_core.library.models import MediaFileItem, MediaFileRow, ScanRun
 from revenge_hookspecs.types import Events
 from tests.identity.conftest import make_user
 from tests.library.conftest import Clips, make_clip, touch_later
@@ -219,6 +219,27 @@ async def test_a_crashing_handler_marks_files_and_the_scan_goes_on(services, lib
     assert run["counts"]["errors"] == 0
     assert clips.handler.ingested_names() == ["clips/alpha.mp4", "clips/beta.mkv", "gamma.mp4"]
     assert (await services.library.file_page(library.id, state="errors"))["total"] == 0
+
+
+async def test_further_items_a_file_plays_are_kept_replaced_and_checked(services, library, clips):
+    async def links() -> set[tuple[str, str]]:
+        rows = await services.library.run(lambda: list(MediaFileItem.select(MediaFileItem, MediaFileRow.relative_path)
+                                                        .join(MediaFileRow)))
+        return {(row.file.relative_path, row.item_key) for row in rows}
+
+    clips.handler.also = {"gamma.mp4": ("clip:9001", "clip:9002")}
+    await services.library.scan_now(library.id)
+    assert await links() == {("gamma.mp4", "clip:9001"), ("gamma.mp4", "clip:9002")}
+
+    # Ingesting the file again replaces its list; a malformed key is the file's error, not a crash.
+    clips.handler.also = {"gamma.mp4": ("clip:9002",)}
+    await services.library.scan_now(library.id, mode="full")
+    assert await links() == {("gamma.mp4", "clip:9002")}
+    clips.handler.also = {"gamma.mp4": ("../etc/passwd",)}
+    run = await services.library.scan_now(library.id, mode="full")
+    assert run["counts"]["errors"] == 1
+    page = await services.library.file_page(library.id, state="errors")
+    assert [f["error"] for f in page["items"]] == ["the content type returned an invalid item key '../etc/passwd'"]
 
 
 async def test_a_scan_cancelled_half_way_leaves_a_consistent_library_and_the_next_one_finishes(

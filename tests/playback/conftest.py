@@ -61,6 +61,7 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _video(show / f"Season {season:02d}" / f"Harbour Lights - S{season:02d}E{episode:02d}.mkv",
                seconds=EPISODE_SECONDS, keyframe_interval=2.0)
     make_ass(show / "Season 01" / "Harbour Lights - S01E01.en.ass", [(0.5, 2.5, "Ahoy")])
+    _video(show / "Season 03" / "Harbour Lights - S03E01E02.mkv", seconds=EPISODE_SECONDS)  # two episodes, one file
     return root
 
 

@@ -198,6 +198,15 @@ async def test_the_second_audio_track_can_be_chosen(client, admin, libraries):
         assert len(container.streams.audio) == 1
 
 
+async def test_every_episode_of_a_multi_episode_file_plays_it(client, admin, libraries):
+    items = await registry(client.app)
+    first = await play(client, admin, items["S03E01"].key, TV)
+    second = await play(client, admin, items["S03E02"].key, TV)
+    assert first["media_file_id"] == second["media_file_id"] and second["method"] == "direct_play"
+    response = await client.get(second["urls"]["direct"], headers={"Range": "bytes=0-3"})
+    assert response.status == 206 and await response.read() == b"\x1a\x45\xdf\xa3"
+
+
 # --- subtitles ------------------------------------------------------------------------------------
 
 

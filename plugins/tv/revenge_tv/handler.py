@@ -128,7 +128,8 @@ class TvHandler:
         batch.placed(placed)
         if found is not None:
             await self._local_artwork(media, placed, target.season, found, batch)
-        return IngestResult(media.file_id, item_key=f"episode:{placed.episode_ids[0]}")
+        first, *later = placed.episode_ids
+        return IngestResult(media.file_id, item_key=f"episode:{first}", also=tuple(f"episode:{i}" for i in later))
 
     async def _local_artwork(self, media: MediaFile, placed: store.Placed, season: int, found: local.FileFound,
                              batch: Batch) -> None:
