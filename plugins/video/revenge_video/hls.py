@@ -19,7 +19,7 @@ negative decoding time: segment n+1 continues where segment n ended and a player
 no extra work.
 
 Safety as in :mod:`revenge_video.probe`: Python opens the file and FFmpeg only gets the file
-object, with the demuxer allowlist :data:`~revenge_video.probe.ALLOWED_DEMUXERS`.
+object, with the demuxer allowlist :data:`~revenge_video._ffmpeg.ALLOWED_DEMUXERS`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 
 import attrs
 
+from ._ffmpeg import DeadlineExceeded, Unreadable, first_line, open_media, run_with_deadline
 from .playback import Decision
-from .probe import ALLOWED_DEMUXERS
 
 __all__ = ["SEGMENT_SECONDS", "TIMESTAMP_OFFSET", "Segment", "SegmentError", "SubtitleRendition", "master_playlist",
            "media_playlist", "plan_segments", "subtitle_playlist", "write_segment"]
@@ -186,49 +186,17 @@ def write_segment(path: str, decision: Decision, segment: Segment, out_path: str
 
 
 def _run(work: Callable[[threading.Event], Any], timeout: float, what: str) -> Any:
-    """Run ``work`` in a worker thread with a deadline; the worker checks ``cancel`` and stops soon after."""
-    outcome: dict[str, Any] = {}
-    cancel = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["result"] = work(cancel)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=target, name="revenge-video-hls", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        cancel.set()
-        worker.join(5)
-        raise SegmentError(f"cannot {what}: gave up after {timeout:g} s")
-    if "error" in outcome:
-        error = outcome["error"]
-        if isinstance(error, SegmentError):
-            raise error
-        raise SegmentError(f"cannot {what}: {_describe(error)}") from None
-    return outcome.get("result")
-
-
-@contextlib.contextmanager
-def _open(path: str) -> Iterator[Any]:
-    import av
-
+    """``work(cancel)`` with a deadline, every failure as a :class:`SegmentError` saying what failed."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, after the container
-    except OSError as exc:
-        raise SegmentError(f"cannot read the file ({exc.strerror or exc})") from None
-    try:
-        try:
-            container = av.open(handle, "r", options={"format_whitelist": ",".join(ALLOWED_DEMUXERS),
-                                                      "protocol_whitelist": "file"})
-        except av.FFmpegError as exc:
-            raise SegmentError(f"not a media file FFmpeg can read ({_describe(exc)})") from None
-        with container:
-            yield container
-    finally:
-        handle.close()
+        return run_with_deadline(work, timeout, name="revenge-video-hls", grace=5)
+    except SegmentError:
+        raise
+    except DeadlineExceeded as exc:
+        raise SegmentError(f"cannot {what}: {exc}") from None
+    except Unreadable as exc:
+        raise SegmentError(str(exc)) from None
+    except Exception as exc:
+        raise SegmentError(f"cannot {what}: {first_line(exc)}") from None
 
 
 def _stream(container: Any, index: int | None, kind: str) -> Any:
@@ -254,7 +222,7 @@ def _keyframes(path: str, video_index: int | None, cancel: threading.Event) -> l
     """Keyframe times of a video stream, in seconds from the file's start, sorted."""
     import av
 
-    with _open(path) as container:
+    with open_media(path) as container:
         video = _stream(container, video_index, "video")
         origin = _origin(container)
         base = video.time_base
@@ -282,7 +250,7 @@ def _write(path: str, decision: Decision, segment: Segment, part: str, cancel: t
            last: bool | None) -> None:
     import av
 
-    with _open(path) as source:
+    with open_media(path) as source:
         video = _stream(source, decision.video_index, "video") if decision.video else None
         audio = _stream(source, decision.audio_index, "audio") if decision.audio else None
         if video is None and audio is None:
@@ -549,8 +517,3 @@ class _SegmentWriter:
             self._encode_video(None)
         if self.video is not None and not self.video_started:
             raise SegmentError(f"no video found between {self.start:.3f} s and {self.end:.3f} s")
-
-
-def _describe(error: BaseException) -> str:
-    text = str(getattr(error, "strerror", None) or error).strip() or type(error).__name__
-    return text.splitlines()[0][:200]

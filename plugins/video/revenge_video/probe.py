@@ -15,22 +15,20 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import threading
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Literal
 
 import attrs
 
+from ._ffmpeg import DeadlineExceeded, Unreadable, codec_name, open_media, run_with_deadline
+
 __all__ = ["AudioStream", "Chapter", "MediaInfo", "ProbeError", "SubtitleStream", "VideoStream", "probe",
            "probe_async", "resolution_label"]
 
 HdrFormat = Literal["HDR10", "HLG", "Dolby Vision"]
 
-ALLOWED_DEMUXERS = ("matroska", "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "avi", "mpegts", "mpeg", "mpegvideo", "flv",
-                    "asf", "ogg", "webm", "rm", "h264", "hevc", "m4v", "dv", "nut", "wtv", "mxf", "ivf", "obu",
-                    "srt", "ass", "webvtt", "aac", "mp3", "flac", "wav", "ac3", "eac3")
-"""FFmpeg demuxers :func:`probe` lets open a file; nothing that follows references to other files."""
+
 
 _TRC_SMPTE2084 = 16
 _TRC_ARIB_STD_B67 = 18
@@ -197,25 +195,19 @@ def probe(path: str | os.PathLike[str], *, timeout: float = 30) -> MediaInfo:
     if info.st_size == 0:
         raise ProbeError(path, "the file is empty")
 
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["info"] = _probe_file(path, info.st_size, timeout)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="revenge-video-probe", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise ProbeError(path, f"gave up after {timeout:g} s (the file may be damaged)")
-    if "error" in outcome:
-        error = outcome["error"]
-        if isinstance(error, ProbeError):
-            raise error
-        raise ProbeError(path, _describe(error)) from None
-    return outcome["info"]
+    try:
+        return run_with_deadline(lambda _cancel: _probe_file(path, info.st_size, timeout), timeout,
+                                 name="revenge-video-probe")
+    except DeadlineExceeded:
+        raise ProbeError(path, f"gave up after {timeout:g} s (the file may be damaged)") from None
+    except ProbeError:
+        raise
+    except Unreadable as exc:
+        if exc.kind == "not_media":
+            raise ProbeError(path, f"not a media file in a supported container, or damaged ({exc.detail})") from None
+        raise ProbeError(path, str(exc)) from None
+    except Exception as exc:
+        raise ProbeError(path, _describe(exc)) from None
 
 
 async def probe_async(path: str | os.PathLike[str], *, timeout: float = 30) -> MediaInfo:
@@ -229,39 +221,32 @@ async def probe_async(path: str | os.PathLike[str], *, timeout: float = 30) -> M
 def _probe_file(path: str, size: int, timeout: float) -> MediaInfo:
     import av
 
-    with open(path, "rb") as handle:
-        try:
-            container = av.open(handle, "r", timeout=(timeout, timeout), options={
-                "format_whitelist": ",".join(ALLOWED_DEMUXERS), "protocol_whitelist": "file"})
-        except av.FFmpegError as exc:
-            reason = f"not a media file in a supported container, or damaged ({_describe(exc)})"
-            raise ProbeError(path, reason) from None
-        with container:
-            streams = list(container.streams)
-            if not any(s.type in ("video", "audio") for s in streams):
-                raise ProbeError(path, "no video or audio stream")
-            video, audio, subtitles = [], [], []
-            for stream in streams:
-                if stream.type == "video":
-                    if stream.disposition & av.stream.Disposition.attached_pic:
-                        continue  # cover art in mkv/mp4, not a video track
-                    video.append(_video(stream))
-                elif stream.type == "audio":
-                    audio.append(_audio(stream))
-                elif stream.type == "subtitle":
-                    subtitles.append(_subtitle(stream))
-            duration = container.duration / 1_000_000 if container.duration else _longest_stream(streams)
-            return MediaInfo(
-                container=container.format.name,
-                duration_seconds=round(max(duration, 0.0), 3),
-                size=size,
-                bitrate=container.bit_rate or None,
-                video=video,
-                audio=audio,
-                subtitles=subtitles,
-                chapters=_chapters(container),
-                title=_tag(container.metadata, "title"),
-            )
+    with open_media(path, timeout=timeout) as container:
+        streams = list(container.streams)
+        if not any(s.type in ("video", "audio") for s in streams):
+            raise ProbeError(path, "no video or audio stream")
+        video, audio, subtitles = [], [], []
+        for stream in streams:
+            if stream.type == "video":
+                if stream.disposition & av.stream.Disposition.attached_pic:
+                    continue  # cover art in mkv/mp4, not a video track
+                video.append(_video(stream))
+            elif stream.type == "audio":
+                audio.append(_audio(stream))
+            elif stream.type == "subtitle":
+                subtitles.append(_subtitle(stream))
+        duration = container.duration / 1_000_000 if container.duration else _longest_stream(streams)
+        return MediaInfo(
+            container=container.format.name,
+            duration_seconds=round(max(duration, 0.0), 3),
+            size=size,
+            bitrate=container.bit_rate or None,
+            video=video,
+            audio=audio,
+            subtitles=subtitles,
+            chapters=_chapters(container),
+            title=_tag(container.metadata, "title"),
+        )
 
 
 def _video(stream: Any) -> VideoStream:
@@ -273,7 +258,7 @@ def _video(stream: Any) -> VideoStream:
     trc, primaries = int(ctx.color_trc or 2), int(ctx.color_primaries or 2)
     return VideoStream(
         index=stream.index,
-        codec=_codec_name(stream),
+        codec=codec_name(stream),
         profile=stream.profile,
         width=int(ctx.width or 0),
         height=int(ctx.height or 0),
@@ -297,7 +282,7 @@ def _audio(stream: Any) -> AudioStream:
     layout = getattr(ctx, "layout", None)
     return AudioStream(
         index=stream.index,
-        codec=_codec_name(stream),
+        codec=codec_name(stream),
         channels=int(getattr(ctx, "channels", 0) or (layout.nb_channels if layout is not None else 0)),
         channel_layout=layout.name if layout is not None else None,
         sample_rate=int(ctx.sample_rate) if ctx.sample_rate else None,
@@ -315,7 +300,7 @@ def _subtitle(stream: Any) -> SubtitleStream:
 
     return SubtitleStream(
         index=stream.index,
-        codec=_codec_name(stream),
+        codec=codec_name(stream),
         language=_language(stream),
         title=_tag(stream.metadata, "title"),
         forced=bool(stream.disposition & av.stream.Disposition.forced),
@@ -344,14 +329,6 @@ def _hdr(stream: Any, trc: int) -> HdrFormat | None:
     if trc == _TRC_ARIB_STD_B67:
         return "HLG"
     return None
-
-
-def _codec_name(stream: Any) -> str:
-    """FFmpeg's codec name (``subrip``, ``mp3``, ``av1``), not the decoder's (``srt``, ``mp3float``, ``libdav1d``)."""
-    try:
-        return stream.codec.canonical_name
-    except AttributeError:
-        return stream.codec_context.name
 
 
 def _bit_depth(fmt: Any) -> int | None:

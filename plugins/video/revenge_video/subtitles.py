@@ -6,8 +6,8 @@ converts a subtitle file beside it. Bitmap subtitles (Blu-ray PGS, DVD and DVB) 
 not text: they would have to be burnt into the video, so they are refused here with a clear
 message rather than turned into an empty document.
 
-The video is opened as :mod:`revenge_video.probe` opens it: by Python, handed to FFmpeg as a
-file object, with the demuxer allowlist, and only the chosen stream is read.
+The video is opened as everything here opens it (:mod:`revenge_video._ffmpeg`): by Python,
+handed to FFmpeg as a file object, with the demuxer allowlist, and only the chosen stream is read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 import threading
 from typing import Any
 
-from .probe import ALLOWED_DEMUXERS
+from ._ffmpeg import DeadlineExceeded, Unreadable, codec_name, first_line, open_media, run_with_deadline
 from .sidecars import subtitle_to_webvtt
 
 __all__ = ["BITMAP_SUBTITLE_CODECS", "TEXT_SUBTITLE_CODECS", "SubtitleError", "embedded_to_webvtt",
@@ -42,28 +42,17 @@ def embedded_to_webvtt(path: str, stream_index: int, *, timeout: float = 60) -> 
     :raises SubtitleError: no such subtitle stream, a bitmap or unknown codec, an unreadable
         file, or more than ``timeout`` seconds spent.
     """
-    outcome: dict[str, Any] = {}
-    cancel = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome["result"] = _read(path, stream_index, cancel)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="revenge-video-subtitles", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        cancel.set()
-        raise SubtitleError(f"gave up reading subtitle stream {stream_index} after {timeout:g} s")
-    if "error" in outcome:
-        error = outcome["error"]
-        if isinstance(error, SubtitleError):
-            raise error
-        raise SubtitleError(f"cannot read subtitle stream {stream_index}: {str(error).splitlines()[0][:200]}") \
-            from None
-    return outcome["result"]
+    try:
+        return run_with_deadline(lambda cancel: _read(path, stream_index, cancel), timeout,
+                                 name="revenge-video-subtitles")
+    except SubtitleError:
+        raise
+    except DeadlineExceeded:
+        raise SubtitleError(f"gave up reading subtitle stream {stream_index} after {timeout:g} s") from None
+    except Unreadable as exc:
+        raise SubtitleError(str(exc)) from None
+    except Exception as exc:
+        raise SubtitleError(f"cannot read subtitle stream {stream_index}: {first_line(exc)}") from None
 
 
 def sidecar_to_webvtt(data: bytes, format: str) -> str:
@@ -83,56 +72,37 @@ def sidecar_to_webvtt(data: bytes, format: str) -> str:
 def _read(path: str, stream_index: int, cancel: threading.Event) -> str:
     import av
 
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed in the finally clause
-    except OSError as exc:
-        raise SubtitleError(f"cannot read the file ({exc.strerror or exc})") from None
-    try:
-        try:
-            container = av.open(handle, "r", options={"format_whitelist": ",".join(ALLOWED_DEMUXERS),
-                                                      "protocol_whitelist": "file"})
-        except av.FFmpegError as exc:
-            raise SubtitleError(f"not a media file FFmpeg can read ({exc})") from None
-        with container:
-            if isinstance(stream_index, bool) or not 0 <= stream_index < len(container.streams) \
-                    or container.streams[stream_index].type != "subtitle":
-                raise SubtitleError(f"the file has no subtitle stream {stream_index}")
-            stream = container.streams[stream_index]
-            codec = _codec_name(stream)
-            if codec in BITMAP_SUBTITLE_CODECS:
-                raise SubtitleError(f"subtitle stream {stream_index} is {codec}, pictures rather than text: "
-                                    "it cannot be converted to WebVTT")
-            if codec not in TEXT_SUBTITLE_CODECS:
-                raise SubtitleError(f"subtitle stream {stream_index} has the unsupported codec {codec}")
-            for other in container.streams:
-                if other is not stream:
-                    other.discard = av.stream.Discard.all
-            origin = container.start_time / 1_000_000 if container.start_time is not None else 0.0
-            cues: list[tuple[float, float | None, str]] = []
-            for packet in container.demux(stream):
-                if cancel.is_set():
-                    raise SubtitleError("cancelled")
-                if packet.size == 0 or packet.pts is None:
-                    continue
-                start = float(packet.pts * packet.time_base) - origin
-                end = start + float(packet.duration * packet.time_base) if packet.duration else None
-                try:
-                    decoded = list(stream.codec_context.decode(packet))
-                except av.FFmpegError:
-                    continue  # one damaged cue; keep the others
-                text = "\n".join(t for t in (_cue_text(item) for item in decoded) if t)
-                if text:
-                    cues.append((max(0.0, start), end, text))
-    finally:
-        handle.close()
+    with open_media(path) as container:
+        if isinstance(stream_index, bool) or not 0 <= stream_index < len(container.streams) \
+                or container.streams[stream_index].type != "subtitle":
+            raise SubtitleError(f"the file has no subtitle stream {stream_index}")
+        stream = container.streams[stream_index]
+        codec = codec_name(stream)
+        if codec in BITMAP_SUBTITLE_CODECS:
+            raise SubtitleError(f"subtitle stream {stream_index} is {codec}, pictures rather than text: "
+                                "it cannot be converted to WebVTT")
+        if codec not in TEXT_SUBTITLE_CODECS:
+            raise SubtitleError(f"subtitle stream {stream_index} has the unsupported codec {codec}")
+        for other in container.streams:
+            if other is not stream:
+                other.discard = av.stream.Discard.all
+        origin = container.start_time / 1_000_000 if container.start_time is not None else 0.0
+        cues: list[tuple[float, float | None, str]] = []
+        for packet in container.demux(stream):
+            if cancel.is_set():
+                raise SubtitleError("cancelled")
+            if packet.size == 0 or packet.pts is None:
+                continue
+            start = float(packet.pts * packet.time_base) - origin
+            end = start + float(packet.duration * packet.time_base) if packet.duration else None
+            try:
+                decoded = list(stream.codec_context.decode(packet))
+            except av.FFmpegError:
+                continue  # one damaged cue; keep the others
+            text = "\n".join(t for t in (_cue_text(item) for item in decoded) if t)
+            if text:
+                cues.append((max(0.0, start), end, text))
     return _webvtt(cues)
-
-
-def _codec_name(stream: Any) -> str:
-    try:
-        return stream.codec.canonical_name
-    except AttributeError:
-        return stream.codec_context.name
 
 
 def _cue_text(item: Any) -> str:
