@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from revenge_hookspecs.errors import BadRequest
+from revenge_hookspecs.errors import ApiError, BadRequest
 
 from ..identity.http.access import _body, _principal, _query
 from ..playback.ranges import send_file
@@ -46,8 +46,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     everyone = query.get("all", "") in ("1", "true")
     principal = _principal(request)
     if everyone and not await request.app[SERVICES].identity.rbac.allowed(principal, "admin:activity"):
-        raise BadRequest("all=true lists everyone's sessions and needs the admin:activity permission.",
-                         {"key": "all"})
+        raise ApiError(403, "forbidden", "all=true lists everyone's sessions and needs the admin:activity "
+                       "permission.", {"permission": "admin:activity"})
     return web.json_response({"items": await _playback(request).active(principal, everyone=everyone)})
 
 

@@ -83,8 +83,17 @@ def _media_json(info: MediaInfo) -> dict[str, Any]:
     return _converter.unstructure(info)
 
 
-def _media_of(data: dict[str, Any]) -> MediaInfo:
-    return _converter.structure(data, MediaInfo)
+def stored_media(session: PlaybackSession) -> dict[str, Any]:
+    """What the session serves, as stored at its creation: ``info`` (the probe) and ``subtitles``."""
+    return json.loads(session.media)
+
+
+def stored_duration(session: PlaybackSession) -> float | None:
+    return stored_media(session)["info"]["duration_seconds"] or None
+
+
+def stored_decision(session: PlaybackSession) -> Decision:
+    return Decision.from_json(json.loads(session.decision))
 
 
 class PlaybackService:
@@ -349,8 +358,8 @@ class PlaybackService:
 
     def describe(self, session: PlaybackSession, principal: Principal, *, item_title: str | None = None,
                  resume_position: float | None = None) -> dict[str, Any]:
-        decision = Decision.from_json(json.loads(session.decision))
-        media = json.loads(session.media)
+        decision = stored_decision(session)
+        media = stored_media(session)
         info = media["info"]
         token, expires = self.signed(session, principal)
         base = f"{API_BASE}/{session.id}"
@@ -399,7 +408,7 @@ class PlaybackService:
     # --- HLS ------------------------------------------------------------------------------------------
 
     def _decision(self, session: PlaybackSession) -> Decision:
-        decision = Decision.from_json(json.loads(session.decision))
+        decision = stored_decision(session)
         if decision.method == "direct_play":
             raise ApiError(409, "not_hls", "This session plays the file directly; use its direct URL.")
         return decision
@@ -409,7 +418,7 @@ class PlaybackService:
         if plan is None:
             decision = self._decision(session)
             path = await self.local_file(session)
-            duration = json.loads(session.media)["info"]["duration_seconds"]
+            duration = stored_duration(session)
             try:
                 plan = await asyncio.to_thread(plan_segments, path, decision, duration=duration,
                                                target=self.config.segment_seconds)
@@ -422,7 +431,7 @@ class PlaybackService:
     async def master(self, session: PlaybackSession, principal: Principal) -> str:
         decision = self._decision(session)
         token, _ = self.signed(session, principal)
-        media = json.loads(session.media)
+        media = stored_media(session)
         renditions = [SubtitleRendition(name=s["title"] or s["language"] or s["id"], language=s["language"],
                                         uri=f"subtitles/{s['id']}.m3u8?sig={token}", default=s["default"],
                                         forced=s["forced"]) for s in media["subtitles"]]
@@ -487,7 +496,7 @@ class PlaybackService:
     # --- subtitles ------------------------------------------------------------------------------------
 
     def _track(self, session: PlaybackSession, track_id: str) -> dict[str, Any]:
-        for track in json.loads(session.media)["subtitles"]:
+        for track in stored_media(session)["subtitles"]:
             if track["id"] == track_id:
                 return track
         raise NotFound(f"This session has no subtitle track {track_id[:12]!r}.")
@@ -518,7 +527,7 @@ class PlaybackService:
     async def subtitle_playlist(self, session: PlaybackSession, principal: Principal, track_id: str) -> str:
         self._track(session, track_id)
         token, _ = self.signed(session, principal)
-        duration = json.loads(session.media)["info"]["duration_seconds"]
+        duration = stored_duration(session) or 0.0
         return subtitle_playlist(duration, f"../../subtitles/{track_id}.vtt?sig={token}")
 
     # --- progress -------------------------------------------------------------------------------------
@@ -546,7 +555,7 @@ class PlaybackService:
         return {"session_id": session.id, "event": event, "completed": result.completed, "state": result.state}
 
     async def _report(self, session: PlaybackSession, event: str, position: float) -> Any:
-        duration = json.loads(session.media)["info"]["duration_seconds"] or None
+        duration = stored_duration(session)
         history_id = session.history_id
         if history_id is None and event != "start":
             started = await self.services.library.progress.report(
@@ -573,7 +582,7 @@ class PlaybackService:
             session = await self.run(lambda: PlaybackSession.get_or_none(PlaybackSession.id == session_id))
             if session is not None and session.history_id is not None:
                 try:
-                    duration = json.loads(session.media)["info"]["duration_seconds"] or None
+                    duration = stored_duration(session)
                     await self.services.library.progress.report(
                         session.user_id, session.item_key, event="stop", position_seconds=session.position_seconds,
                         duration_seconds=duration, history_id=session.history_id, method=session.method,

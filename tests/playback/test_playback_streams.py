@@ -299,6 +299,18 @@ async def test_losing_access_to_the_item_stops_the_stream(client, admin, user, l
                               json={"item_key": items["Sintel"].key, "client": TV})).status == 404
 
 
+async def test_live_sessions_are_listed_for_their_owner_and_all_of_them_for_admins(client, admin, user, libraries):
+    items = await registry(client.app)
+    mine = await play(client, user["headers"], items["Sintel"].key, TV)
+    theirs = await play(client, admin, items["Old Film"].key, TV)
+    listed = await (await client.get("/api/v1/playback/sessions", headers=user["headers"])).json()
+    assert [s["id"] for s in listed["items"]] == [mine["id"]]
+    refused = await client.get("/api/v1/playback/sessions?all=true", headers=user["headers"])
+    assert refused.status == 403 and (await refused.json())["code"] == "forbidden"
+    everyone = await (await client.get("/api/v1/playback/sessions?all=true", headers=admin)).json()
+    assert {s["id"] for s in everyone["items"]} == {mine["id"], theirs["id"]}
+
+
 # --- limits and cleaning up -----------------------------------------------------------------------
 
 
