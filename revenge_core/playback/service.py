@@ -555,17 +555,15 @@ class PlaybackService:
         return {"session_id": session.id, "event": event, "completed": result.completed, "state": result.state}
 
     async def _report(self, session: PlaybackSession, event: str, position: float) -> Any:
-        duration = stored_duration(session)
-        history_id = session.history_id
-        if history_id is None and event != "start":
-            started = await self.services.library.progress.report(
-                session.user_id, session.item_key, event="start", position_seconds=position,
-                duration_seconds=duration, method=session.method, client=session.client)
-            history_id = started.history_id
+        """One report against the session's history entry. The first report opens the entry
+        (whatever its event: a player may never send ``start``); a later ``start`` (a player
+        resuming) continues it rather than counting another playback."""
+        first = session.history_id is None
         result = await self.services.library.progress.report(
-            session.user_id, session.item_key, event=event, position_seconds=position, duration_seconds=duration,
-            history_id=history_id, method=session.method, client=session.client)
-        if event == "start" and session.history_id is None:
+            session.user_id, session.item_key, event="progress" if event == "start" and not first else event,
+            position_seconds=position, duration_seconds=stored_duration(session), history_id=session.history_id,
+            method=session.method, client=session.client)
+        if first:
             await self.services.events.emit(Events.PLAYBACK_STARTED, self._event(session, position))
         return result
 

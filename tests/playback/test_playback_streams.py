@@ -19,7 +19,7 @@ from revenge_core.http.keys import SERVICES
 from revenge_core.library.models import PlaybackSession
 from revenge_video.hls import TIMESTAMP_OFFSET
 
-from .conftest import BROWSER, MOVIE_SECONDS, PHONE, TV, play, registry
+from .conftest import BROWSER, MOVIE_SECONDS, PHONE, TV, play, registry, report
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cheap_password_hashes")]
 
@@ -309,6 +309,18 @@ async def test_live_sessions_are_listed_for_their_owner_and_all_of_them_for_admi
     assert refused.status == 403 and (await refused.json())["code"] == "forbidden"
     everyone = await (await client.get("/api/v1/playback/sessions?all=true", headers=admin)).json()
     assert {s["id"] for s in everyone["items"]} == {mine["id"], theirs["id"]}
+
+
+async def test_one_session_is_one_playback_in_the_history(client, admin, libraries):
+    items = await registry(client.app)
+    key = items["Sintel"].key
+    session = await play(client, admin, key, TV)
+    # A player that never says "start", then resumes after a pause with another "start".
+    for event, position in (("progress", 3), ("start", 6), ("progress", 9), ("stop", 12)):
+        await report(client, admin, session, event, position)
+    history = await (await client.get("/api/v1/me/history", headers=admin)).json()
+    assert [(h["item_key"], h["position_seconds"]) for h in history["items"]] == [(key, 12)]
+    assert history["items"][0]["ended_at"] is not None
 
 
 # --- limits and cleaning up -----------------------------------------------------------------------
