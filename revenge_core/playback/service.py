@@ -468,7 +468,7 @@ class PlaybackService:
         return await asyncio.shield(task)
 
     def _prefetch(self, session: PlaybackSession, plan: tuple[Segment, ...], index: int) -> None:
-        if (session.id, index) in self._producing or self._segment_path(session.id, index).exists():
+        if (session.id, index) in self._producing:
             return
 
         async def ahead() -> None:
